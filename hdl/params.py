@@ -1,0 +1,167 @@
+"""The tile configuration: the single source of truth for hardware, compiler and roofline.
+
+Everything that elaborates, compiles for or predicts the tile reads one frozen
+:class:`TileConfig`. Its :attr:`~TileConfig.digest` keys the build cache, so two equal
+configurations share one simulator build.
+"""
+
+import dataclasses
+import hashlib
+import json
+from fractions import Fraction
+
+__all__ = ["TileConfig", "DATAFLOWS", "DATA_WIDTHS"]
+
+#: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
+#: clear error instead of silently running output-stationary.
+DATAFLOWS = ("output_stationary",)
+DATA_WIDTHS = (8, 16)
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TileConfig:
+    """Parameters of one systolic tile.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Systolic array size. Output-stationary: an ``rows x cols`` output block is
+        computed per pass, ``rows`` from the A operand, ``cols`` from the B operand.
+    data_width : int
+        Signed operand width in bits (8 or 16).
+    acc_width : int
+        Signed accumulator width in bits.
+    max_reduction : int
+        The longest reduction (K) the tile promises to accumulate without overflow,
+        even with every product at its extreme ``(-2**(w-1))**2``.
+    dataflow : str
+        One of :data:`DATAFLOWS`.
+    sp_depth : int
+        Entries in each operand scratchpad (an entry is one ``rows``- or ``cols``-wide
+        operand vector, one step of the reduction).
+    acc_depth : int
+        Entries in the accumulator memory (an entry is one ``cols``-wide int row).
+    dram_bytes_per_cycle : Fraction
+        DRAM bandwidth, a rational so that a small tile can match a real machine's ridge
+        point (an H100 needs about 295 FLOP/byte, i.e. under 2 bytes/cycle for 16x16).
+    dram_latency : int
+        Cycles from a DRAM read request to its data.
+    dram_depth : int
+        DRAM capacity in words (a word is one row of the widest on-chip memory).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On construction, naming the field, the bad value and what is allowed.
+    """
+
+    rows: int = 8
+    cols: int = 8
+    data_width: int = 8
+    acc_width: int = 32
+    max_reduction: int = 4096
+    dataflow: str = "output_stationary"
+    sp_depth: int = 1024
+    acc_depth: int = 256
+    dram_bytes_per_cycle: Fraction = Fraction(4)
+    dram_latency: int = 32
+    dram_depth: int = 1 << 14
+
+    def __post_init__(self):
+        for name, minimum in (("rows", 1), ("cols", 1), ("acc_width", 1),
+                              ("max_reduction", 1), ("sp_depth", 2), ("acc_depth", 1),
+                              ("dram_latency", 1), ("dram_depth", 1)):
+            _check_int(name, getattr(self, name), minimum)
+        if self.data_width not in DATA_WIDTHS:
+            raise ValueError(f"data_width must be one of {DATA_WIDTHS}, "
+                             f"got {self.data_width!r}")
+        if self.dataflow not in DATAFLOWS:
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}"
+                             + (" (weight-stationary is not implemented yet)"
+                                if "weight" in str(self.dataflow) else ""))
+        worst = self.max_reduction * self.max_product
+        if worst > 2 ** (self.acc_width - 1) - 1:
+            raise ValueError(
+                f"acc_width={self.acc_width} cannot hold max_reduction={self.max_reduction} "
+                f"products of {self.data_width}-bit operands (worst sum {worst}); "
+                f"allowed: acc_width >= {self.min_acc_width} or max_reduction <= "
+                f"{(2 ** (self.acc_width - 1) - 1) // self.max_product}")
+        try:
+            bandwidth = Fraction(self.dram_bytes_per_cycle).limit_denominator(1 << 12)
+        except (TypeError, ValueError):
+            raise TypeError(f"dram_bytes_per_cycle must be a number, "
+                            f"got {self.dram_bytes_per_cycle!r}") from None
+        if bandwidth <= 0 or bandwidth > self.dram_word_bytes:
+            raise ValueError(f"dram_bytes_per_cycle must be > 0 and <= one DRAM word "
+                             f"({self.dram_word_bytes} bytes), got {self.dram_bytes_per_cycle!r}")
+        object.__setattr__(self, "dram_bytes_per_cycle", bandwidth)
+
+    @property
+    def max_product(self):
+        """Largest magnitude of one signed product: ``(-2**(w-1))**2``."""
+        return 2 ** (2 * self.data_width - 2)
+
+    @property
+    def min_acc_width(self):
+        """Narrowest accumulator that holds ``max_reduction`` extreme products."""
+        return (self.max_reduction * self.max_product).bit_length() + 1
+
+    @property
+    def peak_macs_per_cycle(self):
+        return self.rows * self.cols
+
+    @property
+    def data_bytes(self):
+        return self.data_width // 8
+
+    @property
+    def acc_bytes(self):
+        return -(-self.acc_width // 8)
+
+    @property
+    def dram_word_bits(self):
+        """A DRAM word holds one row of the widest on-chip memory (an accumulator row)."""
+        return max(self.rows * self.data_width, self.cols * self.data_width,
+                   self.cols * self.acc_width)
+
+    @property
+    def dram_word_bytes(self):
+        return -(-self.dram_word_bits // 8)
+
+    @property
+    def drain_interval(self):
+        """Minimum cycles between the last reduction steps of consecutive output blocks.
+
+        Results leave the array up its columns, one row every two cycles, against the
+        skew of the operands; a shorter interval would collide two blocks in a column.
+        """
+        return max(2 * self.rows - 1, 2)
+
+    def to_json(self):
+        """Plain JSON-able dict, units in key names where a unit applies."""
+        d = dataclasses.asdict(self)
+        d["dram_bytes_per_cycle"] = str(self.dram_bytes_per_cycle)
+        return d
+
+    @classmethod
+    def from_json(cls, d):
+        d = dict(d)
+        if "dram_bytes_per_cycle" in d:
+            d["dram_bytes_per_cycle"] = Fraction(d["dram_bytes_per_cycle"])
+        return cls(**d)
+
+    @property
+    def digest(self):
+        """Stable short hash of every field: the build-cache key."""
+        text = json.dumps(self.to_json(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,25 @@
+"""Bit packing shared by the compilers and the testbenches, so neither can disagree with
+the RTL about bit positions."""
+
+__all__ = ["pack_lanes", "unpack_lanes", "pack_struct"]
+
+
+def pack_lanes(values, width):
+    """Pack signed integers into one word, lane ``i`` at bits ``[i*width, (i+1)*width)``."""
+    mask = (1 << width) - 1
+    word = 0
+    for i, value in enumerate(values):
+        word |= (int(value) & mask) << (i * width)
+    return word
+
+
+def unpack_lanes(word, count, width):
+    """Inverse of :func:`pack_lanes`, sign-extending each lane."""
+    mask = (1 << width) - 1
+    half = 1 << (width - 1)
+    return [(((word >> (i * width)) & mask) ^ half) - half for i in range(count)]
+
+
+def pack_struct(layout, fields):
+    """Pack a dict into the bits of an Amaranth ``StructLayout`` (missing fields are 0)."""
+    return layout.const(fields).as_value().value

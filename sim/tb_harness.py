@@ -1,0 +1,83 @@
+"""cocotb testbench for :class:`~rooftile.hdl.harness.MatrixHarness`.
+
+Runs the jobs in ``$ROOFTILE_JOBS`` (written by :func:`rooftile.sim.flow.run`): loads
+operands and commands through the host port, starts the batch and sleeps until ``done``
+(no Python per simulated cycle), then reads accumulator rows and counters into
+``$ROOFTILE_RESULTS``. Checking against numpy happens outside the simulator.
+"""
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import First, RisingEdge, Timer
+
+from rooftile.hdl.matrix_unit import ExecCommand
+from rooftile.hdl.params import TileConfig
+from rooftile.sim.packing import pack_lanes, pack_struct, unpack_lanes
+
+CLOCK_NS = 10
+COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
+
+
+async def _host_write(dut, addr, **strobes):
+    dut.host_addr.value = addr
+    for name, value in strobes.items():
+        getattr(dut, name).value = value
+    await RisingEdge(dut.clk)
+    for name in strobes:
+        if name.startswith("host_write"):
+            getattr(dut, name).value = 0
+
+
+async def run_job(dut, config, job):
+    for addr, row in enumerate(job["a"]):
+        await _host_write(dut, addr, host_wdata=pack_lanes(row, config.data_width),
+                          host_write_a=1)
+    for addr, row in enumerate(job["b"]):
+        await _host_write(dut, addr, host_wdata=pack_lanes(row, config.data_width),
+                          host_write_b=1)
+    layout = ExecCommand(config)
+    for addr, command in enumerate(job["commands"]):
+        await _host_write(dut, addr, host_cmd=pack_struct(layout, command), host_write_cmd=1)
+    dut.count.value = len(job["commands"])
+    dut.start.value = 1
+    await RisingEdge(dut.clk)
+    dut.start.value = 0
+    limit = job["max_cycles"]
+    finished = await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
+    counters = {name: int(getattr(dut, name).value) for name in COUNTERS}
+    if not int(dut.done.value):
+        total = sum(command["steps"] for command in job["commands"])
+        return {"error": f"harness did not finish within {limit} cycles: "
+                         f"{counters['steps']} of {total} reduction steps issued, "
+                         f"{counters['drain_stalls']} drain stalls (trigger {finished!r})"}
+    acc = []
+    for addr in range(job["acc_rows"]):
+        dut.host_addr.value = addr
+        await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        acc.append(unpack_lanes(int(dut.host_rdata.value), config.cols, config.acc_width))
+    return {"acc": acc, "counters": counters}
+
+
+@cocotb.test()
+async def run_jobs(dut):
+    config = TileConfig.from_json(json.loads(os.environ["ROOFTILE_CONFIG"]))
+    with open(os.environ["ROOFTILE_JOBS"]) as f:
+        jobs = json.load(f)
+    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
+    for name in ("host_write_a", "host_write_b", "host_write_cmd", "start"):
+        getattr(dut, name).value = 0
+    dut.rst.value = 1
+    await RisingEdge(dut.clk)
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    results = []
+    for job in jobs:
+        results.append(await run_job(dut, config, job))
+        if "error" in results[-1]:
+            break
+    with open(os.environ["ROOFTILE_RESULTS"], "w") as f:
+        json.dump(results, f)
