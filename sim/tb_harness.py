@@ -11,7 +11,7 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import First, RisingEdge, Timer
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.matrix_unit import ExecCommand
 from rooftile.hdl.params import TileConfig
@@ -47,6 +47,8 @@ async def run_job(dut, config, job):
     dut.start.value = 0
     limit = job["max_cycles"]
     finished = await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
+    # Let every register of this edge settle (Icarus fires the edge mid-update).
+    await ReadOnly()
     counters = {name: int(getattr(dut, name).value) for name in COUNTERS}
     if not int(dut.done.value):
         total = sum(command["steps"] for command in job["commands"])
@@ -54,6 +56,7 @@ async def run_job(dut, config, job):
                          f"{counters['steps']} of {total} reduction steps issued, "
                          f"{counters['drain_stalls']} drain stalls (trigger {finished!r})"}
     acc = []
+    await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
     for addr in range(job["acc_rows"]):
         dut.host_addr.value = addr
         await RisingEdge(dut.clk)

@@ -1,0 +1,45 @@
+from fractions import Fraction
+
+import pytest
+
+from rooftile.hdl.params import TileConfig
+
+
+def test_defaults_are_valid_and_hash_is_stable():
+    assert TileConfig().digest == TileConfig().digest
+    assert TileConfig(rows=4).digest != TileConfig().digest
+
+
+def test_json_round_trip_keeps_rational_bandwidth():
+    config = TileConfig(dram_bytes_per_cycle=Fraction(7, 4))
+    assert TileConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rows", 0, "rows must be >= 1, got 0"),
+    ("cols", -3, "cols must be >= 1, got -3"),
+    ("data_width", 12, "data_width must be one of (8, 16), got 12"),
+    ("dataflow", "weight_stationary", "weight-stationary is not implemented"),
+    ("dataflow", "row", "dataflow must be one of ('output_stationary',), got 'row'"),
+    ("sp_depth", 1, "sp_depth must be >= 2, got 1"),
+    ("dram_bytes_per_cycle", 0, "dram_bytes_per_cycle must be > 0"),
+])
+def test_bad_values_name_field_value_and_allowed(field, value, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TileConfig(**{field: value})
+
+
+def test_non_integer_size_is_a_type_error():
+    with pytest.raises(TypeError, match="rows must be an integer, got 2.5"):
+        TileConfig(rows=2.5)
+
+
+def test_accumulator_must_hold_the_claimed_reduction():
+    # (-128)**2 = 2**14 per product; 2**31 - 1 holds 131071 of them, not 131072.
+    TileConfig(max_reduction=131071, acc_width=32)
+    with pytest.raises(ValueError, match=r"acc_width=32 cannot hold max_reduction=131072 .*"
+                                         r"acc_width >= 33 or max_reduction <= 131071"):
+        TileConfig(max_reduction=131072, acc_width=32)
+    # 16-bit operands: 2**30 per product, so 32 bits hold only one.
+    with pytest.raises(ValueError, match="acc_width=32 cannot hold max_reduction=2 "):
+        TileConfig(data_width=16, max_reduction=2)
