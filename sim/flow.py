@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from ..hdl.params import TileConfig
@@ -87,6 +88,9 @@ class Build:
     simulator: str
     waves: bool
     directory: Path
+    #: Seconds spent this call generating Verilog and compiling (0.0 when cached).
+    generate_s: float = 0.0
+    compile_s: float = 0.0
 
     @property
     def test_module(self):
@@ -131,12 +135,14 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     (directory / "config.json").write_text(json.dumps(config.to_json(), indent=1))
     verilog_path = directory / f"{top}.v"
     stamp = directory / "built.stamp"
+    began = time.perf_counter()
     if not (stamp.exists() and verilog_path.exists()):
         from amaranth.back import verilog
         factory, _ = TOPS[top]
         text = verilog.convert(factory(config), name=top, emit_src=False)
         _write_if_changed(verilog_path, text)
         _write_if_changed(directory / "ports.vlt", _verilator_config(text, top))
+    generated = time.perf_counter()
 
     sources = [verilog_path]
     build_args = []
@@ -159,8 +165,10 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     except (RuntimeError, SystemExit) as error:
         raise BuildError(f"{simulator} build of {top} failed ({error}); "
                          f"log {log}:\n{_tail(log)}") from None
+    compiled = time.perf_counter()
     stamp.write_text(simulator_version(simulator) + "\n")
-    return Build(top, config, simulator, waves, directory)
+    return Build(top, config, simulator, waves, directory,
+                 generate_s=generated - began, compile_s=compiled - generated)
 
 
 def run(build, jobs, *, keep=False):

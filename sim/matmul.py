@@ -121,6 +121,10 @@ class MatmulResult:
     counters: dict
     predicted_cycles: int
     peak_macs: int
+    #: Host-side seconds: loading, free-running compute, readback.
+    wall: dict
+    #: Run folder with ``dump.fst`` when waves were requested.
+    run_dir: str | None = None
 
     @property
     def exact(self):
@@ -152,5 +156,7 @@ def run_matmuls(config, cases, *, simulator="verilator", waves=False):
             expected=golden.matmul(a, b, config.acc_width),
             counters=result["counters"],
             predicted_cycles=predict_cycles(config, [c["steps"] for c in job["commands"]]),
-            peak_macs=config.peak_macs_per_cycle))
+            peak_macs=config.peak_macs_per_cycle,
+            wall=result["wall"],
+            run_dir=result.get("run_dir")))
     return results

@@ -8,6 +8,7 @@ operands and commands through the host port, starts the batch and sleeps until `
 
 import json
 import os
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -32,6 +33,7 @@ async def _host_write(dut, addr, **strobes):
 
 
 async def run_job(dut, config, job):
+    began = time.perf_counter()
     for addr, row in enumerate(job["a"]):
         await _host_write(dut, addr, host_wdata=pack_lanes(row, config.data_width),
                           host_write_a=1)
@@ -41,6 +43,7 @@ async def run_job(dut, config, job):
     layout = ExecCommand(config)
     for addr, command in enumerate(job["commands"]):
         await _host_write(dut, addr, host_cmd=pack_struct(layout, command), host_write_cmd=1)
+    loaded = time.perf_counter()
     dut.count.value = len(job["commands"])
     dut.start.value = 1
     await RisingEdge(dut.clk)
@@ -49,6 +52,7 @@ async def run_job(dut, config, job):
     finished = await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
     # Let every register of this edge settle (Icarus fires the edge mid-update).
     await ReadOnly()
+    computed = time.perf_counter()
     counters = {name: int(getattr(dut, name).value) for name in COUNTERS}
     if not int(dut.done.value):
         total = sum(command["steps"] for command in job["commands"])
@@ -62,7 +66,9 @@ async def run_job(dut, config, job):
         await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
         acc.append(unpack_lanes(int(dut.host_rdata.value), config.cols, config.acc_width))
-    return {"acc": acc, "counters": counters}
+    wall = {"load_s": loaded - began, "compute_s": computed - loaded,
+            "readback_s": time.perf_counter() - computed}
+    return {"acc": acc, "counters": counters, "wall": wall}
 
 
 @cocotb.test()
