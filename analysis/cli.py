@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .claims import headline_claims, intensity_sweep, routing_imbalance
 from .dtypes import DTYPE_BYTES
-from .hardware import HARDWARE, get_hardware
+from .hardware import HARDWARE, HardwareSpec, tile_hardware
 from .models import MODELS, MLAAttention, get_model
 from .ops import ATTENTION_FORMS
 from .plots import plot_intensity_vs_batch, plot_roofline, plot_time_breakdown
@@ -23,6 +23,8 @@ __all__ = ["add_roofline_arguments", "run_roofline", "main"]
 SWEEP_BATCHES = tuple(2**i for i in range(15))
 #: Models the headline claims fall back to when the chosen model lacks MLA or MoE.
 DEFAULT_MLA_MODEL = DEFAULT_MOE_MODEL = "deepseek-v3"
+#: ``--hw`` name of the rooftile tile.
+TILE = "tile"
 DPI = 120
 
 
@@ -31,7 +33,10 @@ def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="NAME", default="deepseek-v3",
                         help=f"model, one of: {', '.join(MODELS)} (default: %(default)s)")
     parser.add_argument("--hw", metavar="NAME", default="h100",
-                        help=f"hardware preset, one of: {', '.join(HARDWARE)} (default: %(default)s)")
+                        help=f"hardware preset, one of: {', '.join(HARDWARE)}, or '{TILE}' for a rooftile "
+                        "tile of the default TileConfig (default: %(default)s)")
+    parser.add_argument("--clock-hz", metavar="HZ", type=float, default=1e9,
+                        help=f"clock of --hw {TILE} (default: %(default)g)")
     parser.add_argument("--phase", choices=PHASES, default="decode", help="(default: %(default)s)")
     parser.add_argument("--batch", metavar="N", type=int, default=64,
                         help="sequences per device (default: %(default)s)")
@@ -58,6 +63,18 @@ def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=Path("results/roofline"),
                         help="folder for the CSV/JSON tables and PNG plots (default: %(default)s)")
+
+
+def _hardware(name: str, clock_Hz: float) -> HardwareSpec:
+    """The preset ``name``, or the roofline of the default rooftile tile at ``clock_Hz``."""
+    if name == TILE:
+        # Imported here: the analysis does not need the HDL layer for any other machine.
+        from rooftile.hdl.params import TileConfig
+
+        return tile_hardware(TileConfig(), clock_Hz)
+    if name not in HARDWARE:
+        raise ValueError(f"unknown hardware {name!r}; known: {', '.join([*HARDWARE, TILE])}")
+    return HARDWARE[name]
 
 
 def _headline_text(claims, routing) -> str:
@@ -89,7 +106,7 @@ def run_roofline(args: argparse.Namespace) -> int:
     Returns 0, or 2 after printing the message when an input is invalid.
     """
     try:
-        model, hw = get_model(args.model), get_hardware(args.hw)
+        model, hw = get_model(args.model), _hardware(args.hw, args.clock_hz)
         layers = list(model.layer_counts) if args.layer == "all" else [args.layer]
         context = args.seq if args.phase == "prefill" and args.seq is not None else args.context
         rows = [

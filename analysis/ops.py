@@ -166,6 +166,20 @@ def latent_up_cost(batch: int, context: int, kv_lora_rank: int, out_features: in
     return cost
 
 
+@register_formula("gated_up")
+def gated_up_cost(tokens: float, hidden: int, intermediate: int, elt: int, count: float = 1) -> dict:
+    """Gate and up projections of a SwiGLU FFN as one GEMM ``[tokens x hidden] @ [hidden x 2*intermediate]``.
+
+    ``silu(gate) * up`` is taken in the GEMM's epilogue, so only ``intermediate`` elements
+    per token are written, for the down-projection to read.
+
+    NB: the SiLU and the product are not counted.
+    """
+    cost = linear_cost(tokens, hidden, 2 * intermediate, elt, count)
+    cost["bytes_activations_out"] /= 2
+    return cost
+
+
 @register_formula("attention_score")
 def attention_score_cost(
     batch: int, groups: int, rows: int, key_dim: int, context: int, elt: int,
@@ -244,13 +258,12 @@ def ffn_ops(
     count : float
         Independent FFNs of this shape (routed experts that receive tokens).
 
-    NB: the up-projection writes its ``tokens x intermediate`` result to DRAM (gate and up
-    are fused, their product is taken in the epilogue) and the down-projection reads it.
+    NB: the ``tokens x intermediate`` activation between the two GEMMs goes through DRAM.
     """
     elt = element_bytes(dtype)
     return [
-        make_op("linear", f"{prefix}_up_gate", group, tokens=tokens, in_features=hidden,
-                out_features=2 * intermediate, elt=elt, count=count),
+        make_op("gated_up", f"{prefix}_up_gate", group, tokens=tokens, hidden=hidden,
+                intermediate=intermediate, elt=elt, count=count),
         make_op("linear", f"{prefix}_down", group, tokens=tokens, in_features=intermediate,
                 out_features=hidden, elt=elt, count=count),
     ]
