@@ -1,0 +1,132 @@
+"""The tile's instruction set, defined once: the HDL decodes it, the compiler encodes it.
+
+Three decoupled units (load, execute, store) run from one instruction stream, in the
+spirit of the VTA accelerator: each instruction may wait for (pop) and signal (push)
+dependency tokens with its neighbours in the chain load -> execute -> store:
+
+====================  ===========================  ===========================
+unit                  ``prev`` neighbour           ``next`` neighbour
+====================  ===========================  ===========================
+load                  (none)                       execute: operands ready / buffer free
+execute               load                         store: results ready / accumulator free
+store                 execute                      (none)
+====================  ===========================  ===========================
+
+A token pushed to ``next`` is popped by that unit's ``pop_prev`` and vice versa.
+"""
+
+from amaranth.hdl import Shape
+from amaranth.lib import data, enum
+from amaranth.utils import ceil_log2
+
+from .matrix_unit import ExecCommand
+
+__all__ = ["Opcode", "Target", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs", "StoreArgs", "Instruction",
+           "encode", "decode"]
+
+
+class Opcode(enum.Enum, shape=2):
+    LOAD = 0
+    EXEC = 1
+    STORE = 2
+    FINISH = 3
+
+
+class Target(enum.Enum, shape=1):
+    """Scratchpad a LOAD fills."""
+    A = 0
+    B = 1
+
+
+DEPENDENCY_FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next")
+Dependencies = data.StructLayout({flag: 1 for flag in DEPENDENCY_FLAGS})
+
+
+def LoadArgs(config):
+    """Copy ``rows`` DRAM words, ``stride`` words apart, into consecutive scratchpad
+    entries. ``elems`` operands of each word are real data: only their bytes count
+    against DRAM bandwidth (the layout pads words to the array width)."""
+    return data.StructLayout({
+        "target": Target,
+        "dram_addr": ceil_log2(config.dram_depth),
+        "stride": ceil_log2(config.dram_depth),
+        "sp_addr": ceil_log2(config.sp_depth),
+        "rows": ceil_log2(config.sp_depth + 1),
+        "elems": ceil_log2(max(config.rows, config.cols) + 1),
+    })
+
+
+def StoreArgs(config):
+    """Copy ``rows`` accumulator rows to DRAM words ``stride`` apart; ``elems`` int
+    results of each row are real data and count against bandwidth."""
+    return data.StructLayout({
+        "acc_addr": ceil_log2(config.acc_depth),
+        "dram_addr": ceil_log2(config.dram_depth),
+        "stride": ceil_log2(config.dram_depth),
+        "rows": ceil_log2(config.acc_depth + 1),
+        "elems": ceil_log2(config.cols + 1),
+    })
+
+
+def Instruction(config):
+    return data.StructLayout({
+        "opcode": Opcode,
+        "deps": Dependencies,
+        "args": data.UnionLayout({
+            "load": LoadArgs(config),
+            "exec": ExecCommand(config),
+            "store": StoreArgs(config),
+        }),
+    })
+
+
+_ARGS = {"LOAD": "load", "EXEC": "exec", "STORE": "store"}
+
+
+def encode(config, opcode, deps=(), **args):
+    """Pack one instruction into an int.
+
+    ``deps`` names the dependency flags to set (e.g. ``("pop_prev", "push_next")``);
+    ``args`` are the fields of the opcode's argument layout. Values that do not fit their
+    field raise instead of being truncated.
+    """
+    opcode = Opcode[opcode] if isinstance(opcode, str) else Opcode(opcode)
+    for flag in deps:
+        if flag not in DEPENDENCY_FLAGS:
+            raise ValueError(f"unknown dependency flag {flag!r}; "
+                             f"allowed: {', '.join(DEPENDENCY_FLAGS)}")
+    fields = {"opcode": opcode, "deps": {flag: 1 for flag in deps}}
+    if opcode is Opcode.FINISH:
+        if args:
+            raise ValueError(f"FINISH takes no arguments, got {sorted(args)}")
+    else:
+        member = _ARGS[opcode.name]
+        arg_layout = Instruction(config)["args"].shape[member].shape
+        for name, value in args.items():
+            if name not in arg_layout.members:
+                raise ValueError(f"{opcode.name} has no field {name!r}; fields: "
+                                 f"{', '.join(arg_layout.members)}")
+            if name == "target":
+                args[name] = Target[value] if isinstance(value, str) else Target(value)
+                continue
+            width = Shape.cast(arg_layout[name].shape).width
+            if not 0 <= int(value) < (1 << width):
+                raise ValueError(f"{opcode.name}.{name}={value} does not fit in {width} bits "
+                                 f"(0..{(1 << width) - 1}) for this TileConfig")
+            args[name] = int(value)
+        fields["args"] = {member: args}
+    return Instruction(config).const(fields).as_value().value
+
+
+def decode(config, word):
+    """Unpack an int into ``(opcode, deps, args)``: the inverse of :func:`encode`."""
+    layout = Instruction(config)
+    view = layout.from_bits(word)
+    opcode = view.opcode
+    deps = tuple(flag for flag in DEPENDENCY_FLAGS if view.deps[flag])
+    if opcode is Opcode.FINISH:
+        return opcode, deps, {}
+    member = _ARGS[opcode.name]
+    args_view = view.args[member]
+    args = {name: args_view[name] for name in layout["args"].shape[member].shape.members}
+    return opcode, deps, args

@@ -1,0 +1,41 @@
+import pytest
+
+from rooftile.hdl.isa import Instruction, Opcode, Target, decode, encode
+from rooftile.hdl.params import TileConfig
+
+CONFIG = TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=16, dram_depth=1024)
+
+
+@pytest.mark.parametrize("opcode, deps, args", [
+    ("LOAD", ("pop_next", "push_next"),
+     {"target": Target.B, "dram_addr": 1023, "stride": 7, "sp_addr": 63, "rows": 64,
+      "elems": 4}),
+    ("EXEC", ("pop_prev", "push_prev", "push_next"),
+     {"a_addr": 5, "b_addr": 32, "steps": 64, "acc_addr": 12, "accumulate": 1,
+      "rows_used": 1, "cols_used": 4}),
+    ("STORE", ("pop_prev", "push_prev"),
+     {"acc_addr": 15, "dram_addr": 0, "stride": 1, "rows": 16, "elems": 3}),
+    ("FINISH", (), {}),
+])
+def test_encode_decode_round_trip(opcode, deps, args):
+    word = encode(CONFIG, opcode, deps, **args)
+    assert 0 <= word < (1 << Instruction(CONFIG).size)
+    assert decode(CONFIG, word) == (Opcode[opcode], deps, args)
+
+
+def test_opcode_sits_in_the_low_bits():
+    # The HDL decoder reads the opcode from bits [0, 2); pin the layout's order.
+    assert encode(CONFIG, "STORE", rows=1) & 0b11 == Opcode.STORE.value
+    assert encode(CONFIG, "FINISH") == Opcode.FINISH.value
+
+
+def test_bad_fields_are_rejected_with_the_allowed_range():
+    # sp_depth=64 needs 7 bits to count 64 rows.
+    with pytest.raises(ValueError, match=r"LOAD.rows=128 does not fit in 7 bits \(0..127\)"):
+        encode(CONFIG, "LOAD", rows=128)
+    with pytest.raises(ValueError, match="EXEC has no field 'dram_addr'; fields: a_addr"):
+        encode(CONFIG, "EXEC", dram_addr=3)
+    with pytest.raises(ValueError, match="unknown dependency flag 'pop_both'"):
+        encode(CONFIG, "STORE", ("pop_both",))
+    with pytest.raises(ValueError, match="FINISH takes no arguments"):
+        encode(CONFIG, "FINISH", rows=1)
