@@ -120,7 +120,8 @@ def run_roofline(args: argparse.Namespace) -> int:
         figure_ep = args.ep if args.ep > 1 else moe_model.moe.balanced_ep_devices
         claims = headline_claims(args.batch, args.context, args.dtype, figure_ep,
                                  mla_model=mla_model, moe_model=moe_model)
-        routing = routing_imbalance(moe_model, args.batch * args.q_tokens, args.dtype, args.ep, args.seed, args.skew)
+        # Tokens per device per step: batch x query tokens in decode, batch x prompt in prefill.
+        routing = routing_imbalance(moe_model, args.batch * rows[0].q_tokens, args.dtype, args.ep, args.seed, args.skew)
         sweep = intensity_sweep(SWEEP_BATCHES, args.context, args.dtype, figure_ep,
                                 mla_model=mla_model, moe_model=moe_model)
     except ValueError as error:

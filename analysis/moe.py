@@ -137,9 +137,13 @@ def sample_routing(
     rng = np.random.default_rng(seed)
     routed = tokens * ep_devices
     bias = rng.normal(0.0, skew, n_experts) if skew else np.zeros(n_experts)
-    scores = bias + rng.standard_normal((routed, n_experts))
-    chosen = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k]
-    counts = np.bincount(chosen.ravel(), minlength=n_experts)
+    counts = np.zeros(n_experts, dtype=np.int64)
+    # Route in chunks so memory stays bounded (a chunk of scores is at most ~32 MB).
+    chunk = max(1, (1 << 22) // n_experts)
+    for start in range(0, routed, chunk):
+        scores = bias + rng.standard_normal((min(chunk, routed - start), n_experts))
+        chosen = np.argpartition(-scores, top_k - 1, axis=1)[:, :top_k]
+        counts += np.bincount(chosen.ravel(), minlength=n_experts)
     return RoutingSample(
         tokens=routed, top_k=top_k, seed=seed, skew=skew, counts=tuple(int(c) for c in counts)
     )

@@ -51,3 +51,10 @@ def test_routing_arguments_are_checked():
         sample_routing(0, 2, 8)
     with pytest.raises(ValueError, match=r"skew must be >= 0, got -1"):
         sample_routing(1, 2, 8, skew=-1)
+
+
+def test_large_samples_route_in_chunks_without_losing_tokens():
+    # 20000 tokens x 256 experts spans two chunks of 16384 scored tokens.
+    sample = sample_routing(20000, 8, 256, seed=2)
+    assert sum(sample.counts) == 20000 * 8
+    assert max(sample.counts) <= 20000
