@@ -183,6 +183,11 @@ class ModelConfig:
             )
 
     @property
+    def default_layer(self) -> str:
+        """The layer kind analysed when none is named: the MoE layer if there is one."""
+        return "moe" if "moe" in self.layer_counts else "dense"
+
+    @property
     def layer_counts(self) -> dict[str, int]:
         """Number of layers of each kind (``"dense"``, ``"moe"``), omitting absent kinds."""
         if self.moe is None:

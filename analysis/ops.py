@@ -304,6 +304,8 @@ def _mla_ops(model: ModelConfig, batch: int, q_tokens: int, context: int, elt: i
         proj("kv_down", hidden, latent + rope),
     ]
     softmax = make_op("softmax", "softmax", "attention", batch=batch, rows=q_tokens * heads, context=context)
+    # The absorbed form follows DeepSeek-V3's reference inference code (inference/model.py,
+    # attn_impl="absorb"): per-head einsums with the W_UK and W_UV slices of wkv_b.
     if form == "absorbed":
         shared = dict(batch=batch, groups=1, rows=q_tokens * heads, context=context, elt=elt)
         ops += [
@@ -373,7 +375,7 @@ def _layer_ops(
     elt = element_bytes(dtype)
     positive_int("ep_devices", ep_devices)
     one_of("attention", attention, ATTENTION_FORMS)
-    layer = layer or ("moe" if "moe" in model.layer_counts else "dense")
+    layer = layer or model.default_layer
     one_of(f"layer of model {model.name!r}", layer, model.layer_counts)
     if isinstance(model.attention, GQAAttention):
         ops = _gqa_ops(model.attention, model.hidden_size, batch, q_tokens, context, elt)

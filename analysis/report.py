@@ -88,7 +88,7 @@ def layer_rows(
                                    ep_devices=ep_devices, attention=attention, layer=layer)
     ops = ops_at(batch)
     ridge = ridge_batches(ops_at, hw, dtype)
-    layer = layer or ("moe" if "moe" in model.layer_counts else "dense")
+    layer = layer or model.default_layer
     workload = dict(model=model.name, phase=phase, layer=layer, attention=attention, dtype=dtype,
                     hardware=hw.name, batch=batch, context=context, q_tokens=q_tokens, ep_devices=ep_devices)
     rows = []
