@@ -127,8 +127,12 @@ def write_json(rows: "Sequence | object", path: "str | Path") -> None:
 def _shape(row: OpRow) -> str:
     if row.gemm_m is None:
         return "vector"
-    count = f"{row.gemm_count:g}x " if row.gemm_count != 1 else ""
-    return f"{count}{row.gemm_m:.4g}x{row.gemm_n}x{row.gemm_k}"
+
+    def size(value: float) -> str:  # exact when whole, 4 digits for an expected value
+        return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+    count = f"{size(row.gemm_count)}x " if row.gemm_count != 1 else ""
+    return f"{count}{size(row.gemm_m)}x{row.gemm_n}x{row.gemm_k}"
 
 
 def format_table(rows: Sequence[OpRow]) -> str:
