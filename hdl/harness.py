@@ -5,7 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .matrix_unit import ExecCommand, MatrixUnit, acc_row, operand_row
+from .matrix_unit import ExecCommand, add_matrix_unit
 
 __all__ = ["MatrixHarness", "COUNTER_WIDTH"]
 
@@ -62,17 +62,7 @@ class MatrixHarness(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        m.submodules.unit = unit = MatrixUnit(cfg)
-        m.submodules.sp_a = sp_a = memory.Memory(shape=operand_row(cfg, cfg.rows),
-                                                 depth=cfg.sp_depth, init=[])
-        m.submodules.sp_b = sp_b = memory.Memory(shape=operand_row(cfg, cfg.cols),
-                                                 depth=cfg.sp_depth, init=[])
-        m.submodules.acc = acc = memory.Memory(shape=acc_row(cfg), depth=cfg.acc_depth,
-                                               init=[])
-        wiring.connect(m, unit.sp_a, sp_a.read_port())
-        wiring.connect(m, unit.sp_b, sp_b.read_port())
-        wiring.connect(m, unit.acc_read, acc.read_port())
-        wiring.connect(m, unit.acc_write, acc.write_port())
+        unit, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
 
         # Command slots share the host address space; sp_depth slots is plenty for a
         # batch since each block reads at least one scratchpad entry.

@@ -9,7 +9,7 @@ from .array import SystolicArray
 from .pe import Control, ResultLayout
 from .skew import Skew
 
-__all__ = ["ExecCommand", "MatrixUnit"]
+__all__ = ["ExecCommand", "MatrixUnit", "add_matrix_unit"]
 
 
 def ExecCommand(config):
@@ -195,3 +195,21 @@ class MatrixUnit(wiring.Component):
 
         m.d.comb += self.idle.eq(~busy & ~pending.r_rdy & ~write)
         return m
+
+
+def add_matrix_unit(m, config):
+    """Add a :class:`MatrixUnit` wired to new operand scratchpads and accumulator to
+    module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can add host, DMA or
+    store ports to the memories."""
+    m.submodules.unit = unit = MatrixUnit(config)
+    m.submodules.sp_a = sp_a = memory.Memory(shape=operand_row(config, config.rows),
+                                             depth=config.sp_depth, init=[])
+    m.submodules.sp_b = sp_b = memory.Memory(shape=operand_row(config, config.cols),
+                                             depth=config.sp_depth, init=[])
+    m.submodules.acc = acc = memory.Memory(shape=acc_row(config), depth=config.acc_depth,
+                                           init=[])
+    wiring.connect(m, unit.sp_a, sp_a.read_port())
+    wiring.connect(m, unit.sp_b, sp_b.read_port())
+    wiring.connect(m, unit.acc_read, acc.read_port())
+    wiring.connect(m, unit.acc_write, acc.write_port())
+    return unit, sp_a, sp_b, acc

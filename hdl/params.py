@@ -55,6 +55,8 @@ class TileConfig:
         Cycles from a DRAM read request to its data.
     dram_depth : int
         DRAM capacity in words (a word is one row of the widest on-chip memory).
+    program_depth : int
+        Instruction memory entries.
 
     Raises
     ------
@@ -73,11 +75,13 @@ class TileConfig:
     dram_bytes_per_cycle: Fraction = Fraction(4)
     dram_latency: int = 32
     dram_depth: int = 1 << 14
+    program_depth: int = 1024
 
     def __post_init__(self):
         for name, minimum in (("rows", 1), ("cols", 1), ("acc_width", 1),
                               ("max_reduction", 1), ("sp_depth", 2), ("acc_depth", 1),
-                              ("dram_latency", 1), ("dram_depth", 1)):
+                              ("dram_latency", 1), ("dram_depth", 1),
+                              ("program_depth", 2)):
             _check_int(name, getattr(self, name), minimum)
         if self.data_width not in DATA_WIDTHS:
             raise ValueError(f"data_width must be one of {DATA_WIDTHS}, "

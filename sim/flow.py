@@ -31,9 +31,15 @@ def _harness(config):
     return MatrixHarness(config)
 
 
+def _tile(config):
+    from ..hdl.tile import Tile
+    return Tile(config)
+
+
 #: Top-level designs: name -> (component factory, cocotb testbench module).
 TOPS = {
     "harness": (_harness, "rooftile.sim.tb_harness"),
+    "tile": (_tile, "rooftile.sim.tb_tile"),
 }
 
 

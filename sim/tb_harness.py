@@ -6,19 +6,15 @@ operands and commands through the host port, starts the batch and sleeps until `
 ``$ROOFTILE_RESULTS``. Checking against numpy happens outside the simulator.
 """
 
-import json
-import os
 import time
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.matrix_unit import ExecCommand
-from rooftile.hdl.params import TileConfig
+from rooftile.sim.tb_common import CLOCK_NS, run_jobs
 from rooftile.sim.packing import pack_lanes, pack_struct, unpack_lanes
 
-CLOCK_NS = 10
 COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
 
 
@@ -72,21 +68,5 @@ async def run_job(dut, config, job):
 
 
 @cocotb.test()
-async def run_jobs(dut):
-    config = TileConfig.from_json(json.loads(os.environ["ROOFTILE_CONFIG"]))
-    with open(os.environ["ROOFTILE_JOBS"]) as f:
-        jobs = json.load(f)
-    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
-    for name in ("host_write_a", "host_write_b", "host_write_cmd", "start"):
-        getattr(dut, name).value = 0
-    dut.rst.value = 1
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    results = []
-    for job in jobs:
-        results.append(await run_job(dut, config, job))
-        if "error" in results[-1]:
-            break
-    with open(os.environ["ROOFTILE_RESULTS"], "w") as f:
-        json.dump(results, f)
+async def run_all(dut):
+    await run_jobs(dut, run_job, ("host_write_a", "host_write_b", "host_write_cmd", "start"))

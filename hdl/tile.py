@@ -1,0 +1,294 @@
+"""The tile: instruction fetch, decoupled load / execute / store units, DRAM and counters."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, fifo, memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .dram import Dram
+from .isa import Instruction, Opcode, Target
+from .matrix_unit import add_matrix_unit
+
+__all__ = ["Tile", "COUNTERS", "TOKENS", "COUNTER_WIDTH"]
+
+COUNTER_WIDTH = 48
+
+#: Performance counters, in the order of the ``counters`` port's lanes.
+COUNTERS = (
+    "cycles",                # start to done
+    "array_busy",            # a reduction step entered the array
+    "useful_macs",           # MACs on real (unpadded) data
+    "drain_stalls",          # execute held a block back for the result chain
+    "dma_busy",              # a DRAM request was accepted or a read was in flight
+    "bytes_read",            # DRAM bytes read by loads
+    "bytes_written",         # DRAM bytes written by stores
+    "exec_wait_load",        # execute waiting on a load token (operands not ready)
+    "exec_wait_store",       # execute waiting on a store token (accumulator not free)
+    "store_wait_exec",       # store waiting on an execute token (results not ready)
+    "load_wait_exec",        # load waiting on an execute token (buffer not free)
+)
+
+#: Dependency-token counters, in the order of the ``tokens`` status port's lanes.
+TOKENS = ("load_to_exec", "exec_to_load", "exec_to_store", "store_to_exec")
+
+QUEUE_DEPTH = 8
+TOKEN_LIMIT = 255
+
+
+class Tile(wiring.Component):
+    """A systolic tile that runs programs of :mod:`~rooftile.hdl.isa` instructions.
+
+    The host loads DRAM and the program, pulses ``start`` and waits for ``done``. Fetch
+    dispatches instructions in order into per-unit queues; the load, execute and store
+    units then run concurrently, ordered only by dependency tokens, so DMA overlaps
+    compute when the program double-buffers.
+
+    Members
+    -------
+    host_addr, host_wdata, host_write_dram, host_rdata : DRAM host port
+    host_instr, host_write_instr : program memory host port (slot ``host_addr``)
+    start : In(1)
+    done : Out(1)
+    counters : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
+    status_pc : Out
+        Next instruction to fetch; with ``status_tokens`` and ``status_units`` it tells
+        which unit waits on what when a program hangs.
+    status_tokens : Out(ArrayLayout(8, len(TOKENS)))
+    status_units : Out(StructLayout)
+        Busy flag and queue level of each unit.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        addr = max(ceil_log2(config.dram_depth), ceil_log2(config.program_depth))
+        level = range(QUEUE_DEPTH + 1)
+        super().__init__({
+            "host_addr": In(addr),
+            "host_wdata": In(config.dram_word_bits),
+            "host_write_dram": In(1),
+            "host_rdata": Out(config.dram_word_bits),
+            "host_instr": In(Instruction(config)),
+            "host_write_instr": In(1),
+            "start": In(1),
+            "done": Out(1),
+            "counters": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
+            "status_pc": Out(range(config.program_depth + 1)),
+            "status_tokens": Out(data.ArrayLayout(8, len(TOKENS))),
+            "status_units": Out(data.StructLayout({
+                "fetching": 1, "load_busy": 1, "exec_busy": 1, "store_busy": 1,
+                "load_queue": level, "exec_queue": level, "store_queue": level})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        layout = Instruction(cfg)
+
+        # --- Memories and datapath.
+        unit, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
+
+        tag = data.StructLayout({"target": Target, "sp_addr": ceil_log2(cfg.sp_depth),
+                                 "push": 1})
+        m.submodules.dram = dram = Dram(cfg, tag.size)
+        m.d.comb += [dram.host_addr.eq(self.host_addr), dram.host_wdata.eq(self.host_wdata),
+                     dram.host_write.eq(self.host_write_dram),
+                     self.host_rdata.eq(dram.host_rdata)]
+
+        # --- Program memory and in-order dispatch into per-unit queues.
+        m.submodules.program = program = memory.Memory(shape=layout,
+                                                       depth=cfg.program_depth, init=[])
+        program_write = program.write_port()
+        m.d.comb += [program_write.addr.eq(self.host_addr),
+                     program_write.data.eq(self.host_instr),
+                     program_write.en.eq(self.host_write_instr)]
+        queues = {}
+        for name in ("load", "exec", "store"):
+            queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFOBuffered(
+                width=layout.size, depth=QUEUE_DEPTH)
+        running = Signal()
+        fetching = Signal()
+        pc = Signal.like(self.status_pc)
+        held = Signal()          # `fetched` holds the instruction read last cycle
+        fetched = Signal(layout)
+        fetch_port = program.read_port()
+        m.d.comb += fetched.eq(fetch_port.data)
+        target_ready = Signal()
+        with m.Switch(fetched.opcode):
+            for opcode, name in ((Opcode.LOAD, "load"), (Opcode.EXEC, "exec"),
+                                 (Opcode.STORE, "store")):
+                with m.Case(opcode):
+                    m.d.comb += [target_ready.eq(queues[name].w_rdy),
+                                 queues[name].w_en.eq(held),
+                                 queues[name].w_data.eq(fetched)]
+            with m.Case(Opcode.FINISH):
+                m.d.comb += target_ready.eq(1)
+        advance = ~held | target_ready
+        m.d.comb += [fetch_port.addr.eq(pc), fetch_port.en.eq(advance)]
+        with m.If(self.start):
+            m.d.sync += [pc.eq(0), held.eq(0), fetching.eq(1), running.eq(1),
+                         self.done.eq(0)]
+        with m.Elif(fetching & advance):
+            with m.If(held & (fetched.opcode == Opcode.FINISH)):
+                m.d.sync += [fetching.eq(0), held.eq(0)]
+            with m.Elif(pc == cfg.program_depth):
+                m.d.sync += [fetching.eq(0), held.eq(0)]  # ran off the end: stop
+            with m.Else():
+                m.d.sync += [held.eq(1), pc.eq(pc + 1)]
+
+        # --- Dependency tokens: each a counter, pushed and popped by its two units.
+        tokens = {name: Signal(range(TOKEN_LIMIT + 1), name=f"tokens_{name}")
+                  for name in TOKENS}
+        push = {name: Signal(name=f"push_{name}") for name in TOKENS}
+        pop = {name: Signal(name=f"pop_{name}") for name in TOKENS}
+        for name in TOKENS:
+            with m.If(self.start):
+                m.d.sync += tokens[name].eq(0)
+            with m.Elif(push[name] & ~pop[name]):
+                m.d.sync += tokens[name].eq(tokens[name] + 1)
+            with m.Elif(pop[name] & ~push[name]):
+                m.d.sync += tokens[name].eq(tokens[name] - 1)
+            m.d.comb += self.status_tokens[TOKENS.index(name)].eq(tokens[name])
+
+        def head(name):
+            return layout(queues[name].r_data)
+
+        # --- Load unit: strided DRAM reads into a scratchpad.
+        load_head = head("load")
+        load_args = Signal(layout["args"].shape["load"].shape)
+        load_push = Signal()
+        load_busy = Signal()
+        load_row = Signal.like(load_args.rows)
+        load_addr = Signal.like(load_args.dram_addr)
+        load_ok = ~load_head.deps.pop_next | (tokens["exec_to_load"] != 0)
+        load_take = ~load_busy & queues["load"].r_rdy & load_ok
+        m.d.comb += [queues["load"].r_en.eq(load_take),
+                     pop["exec_to_load"].eq(load_take & load_head.deps.pop_next)]
+        with m.If(load_take):
+            m.d.sync += [load_args.eq(load_head.args.load), load_row.eq(0),
+                         load_addr.eq(load_head.args.load.dram_addr),
+                         load_push.eq(load_head.deps.push_next),
+                         load_busy.eq(load_head.args.load.rows != 0)]
+        request_tag = Signal(tag)
+        last_row = load_row + 1 == load_args.rows
+        m.d.comb += [
+            dram.read_valid.eq(load_busy),
+            dram.read_addr.eq(load_addr),
+            dram.read_bytes.eq(load_args.elems * cfg.data_bytes),
+            request_tag.target.eq(load_args.target),
+            request_tag.sp_addr.eq(load_args.sp_addr + load_row),
+            request_tag.push.eq(load_push & last_row),
+            dram.read_tag.eq(request_tag),
+        ]
+        with m.If(load_busy & dram.read_ready):
+            m.d.sync += [load_row.eq(load_row + 1), load_addr.eq(load_addr + load_args.stride)]
+            with m.If(last_row):
+                m.d.sync += load_busy.eq(0)
+        response = Signal(tag)
+        m.d.comb += response.eq(dram.resp_tag)
+        for mem, target, lanes in ((sp_a, Target.A, cfg.rows), (sp_b, Target.B, cfg.cols)):
+            port = mem.write_port()
+            m.d.comb += [port.addr.eq(response.sp_addr),
+                         port.data.eq(dram.resp_data[:lanes * cfg.data_width]),
+                         port.en.eq(dram.resp_valid & (response.target == target))]
+        m.d.comb += push["load_to_exec"].eq(dram.resp_valid & response.push)
+
+        # --- Execute unit: blocks to the matrix unit; tokens once results are written.
+        exec_head = head("exec")
+        exec_ok = ((~exec_head.deps.pop_prev | (tokens["load_to_exec"] != 0)) &
+                   (~exec_head.deps.pop_next | (tokens["store_to_exec"] != 0)))
+        m.submodules.exec_pushes = exec_pushes = fifo.SyncFIFO(
+            width=2, depth=unit.blocks_in_flight + 1)
+        exec_valid = queues["exec"].r_rdy & exec_ok & exec_pushes.w_rdy
+        exec_go = exec_valid & unit.cmd.ready
+        m.d.comb += [
+            unit.cmd.valid.eq(exec_valid),
+            unit.cmd.payload.eq(exec_head.args.exec),
+            queues["exec"].r_en.eq(exec_go),
+            pop["load_to_exec"].eq(exec_go & exec_head.deps.pop_prev),
+            pop["store_to_exec"].eq(exec_go & exec_head.deps.pop_next),
+            exec_pushes.w_en.eq(exec_go & (exec_head.args.exec.steps != 0)),
+            exec_pushes.w_data.eq(Cat(exec_head.deps.push_prev, exec_head.deps.push_next)),
+            exec_pushes.r_en.eq(unit.block_written),
+            push["exec_to_load"].eq(unit.block_written & exec_pushes.r_data[0]),
+            push["exec_to_store"].eq(unit.block_written & exec_pushes.r_data[1]),
+        ]
+
+        # --- Store unit: accumulator rows to strided DRAM words.
+        store_head = head("store")
+        store_args = Signal(layout["args"].shape["store"].shape)
+        store_push = Signal()
+        store_busy = Signal()
+        store_reading = Signal()  # the acc read for this row is out; write it next
+        store_row = Signal.like(store_args.rows)
+        store_addr = Signal.like(store_args.dram_addr)
+        store_ok = ~store_head.deps.pop_prev | (tokens["exec_to_store"] != 0)
+        store_take = ~store_busy & queues["store"].r_rdy & store_ok
+        store_read = acc.read_port()
+        m.d.comb += [queues["store"].r_en.eq(store_take),
+                     pop["exec_to_store"].eq(store_take & store_head.deps.pop_prev)]
+        with m.If(store_take):
+            m.d.sync += [store_args.eq(store_head.args.store), store_row.eq(0),
+                         store_addr.eq(store_head.args.store.dram_addr),
+                         store_push.eq(store_head.deps.push_prev),
+                         store_busy.eq(1), store_reading.eq(0)]
+            with m.If(store_head.args.store.rows == 0):
+                m.d.sync += store_busy.eq(0)
+                m.d.comb += push["store_to_exec"].eq(store_head.deps.push_prev)
+        store_last = store_row + 1 == store_args.rows
+        m.d.comb += [
+            store_read.addr.eq(store_args.acc_addr + store_row),
+            store_read.en.eq(store_busy & ~store_reading),
+            dram.write_valid.eq(store_busy & store_reading),
+            dram.write_addr.eq(store_addr),
+            dram.write_data.eq(store_read.data),
+            dram.write_bytes.eq(store_args.elems * cfg.acc_bytes),
+        ]
+        with m.If(store_busy & ~store_reading):
+            m.d.sync += store_reading.eq(1)
+        with m.If(store_busy & store_reading & dram.write_ready):
+            m.d.sync += [store_reading.eq(0), store_row.eq(store_row + 1),
+                         store_addr.eq(store_addr + store_args.stride)]
+            with m.If(store_last):
+                m.d.sync += store_busy.eq(0)
+                m.d.comb += push["store_to_exec"].eq(store_push)
+
+        # --- Completion, counters and status.
+        exec_busy = queues["exec"].r_rdy | ~unit.idle | exec_pushes.r_rdy
+        quiet = (~fetching & ~load_busy & ~dram.busy & ~exec_busy & ~store_busy &
+                 ~queues["load"].r_rdy & ~queues["store"].r_rdy)
+        with m.If(~self.start & running & quiet):
+            m.d.sync += [running.eq(0), self.done.eq(1)]
+        events = {
+            "cycles": 1,
+            "array_busy": unit.step,
+            "useful_macs": unit.useful_macs,
+            "drain_stalls": unit.drain_stall,
+            "dma_busy": dram.busy,
+            "bytes_read": Mux(dram.read_valid & dram.read_ready, dram.read_bytes, 0),
+            "bytes_written": Mux(dram.write_valid & dram.write_ready, dram.write_bytes, 0),
+            "exec_wait_load": queues["exec"].r_rdy & exec_head.deps.pop_prev &
+                              (tokens["load_to_exec"] == 0),
+            "exec_wait_store": queues["exec"].r_rdy & exec_head.deps.pop_next &
+                               (tokens["store_to_exec"] == 0),
+            "store_wait_exec": ~store_busy & queues["store"].r_rdy &
+                               store_head.deps.pop_prev & (tokens["exec_to_store"] == 0),
+            "load_wait_exec": ~load_busy & queues["load"].r_rdy &
+                              load_head.deps.pop_next & (tokens["exec_to_load"] == 0),
+        }
+        for index, name in enumerate(COUNTERS):
+            counter = self.counters[index]
+            with m.If(self.start):
+                m.d.sync += counter.eq(0)
+            with m.Elif(running):
+                m.d.sync += counter.eq(counter + events[name])
+        m.d.comb += [
+            self.status_pc.eq(pc),
+            self.status_units.fetching.eq(fetching),
+            self.status_units.load_busy.eq(load_busy | queues["load"].r_rdy),
+            self.status_units.exec_busy.eq(exec_busy),
+            self.status_units.store_busy.eq(store_busy | queues["store"].r_rdy),
+            self.status_units.load_queue.eq(queues["load"].level),
+            self.status_units.exec_queue.eq(queues["exec"].level),
+            self.status_units.store_queue.eq(queues["store"].level),
+        ]
+        return m

@@ -1,0 +1,192 @@
+"""GEMM compiler for the tile: ``C[M, N] = A[M, K] @ B[K, N]`` as a double-buffered program.
+
+DRAM layout (one word per array row, zero padded):
+
+- A, block ``mi``: word ``a_base + mi * K + k`` holds ``A[mi*R:(mi+1)*R, k]``;
+- B, block ``nj``: word ``b_base + nj * K + k`` holds ``B[k, nj*C:(nj+1)*C]``;
+- C, block ``(mi, nj)``: word ``c_base + (mi * NB + nj) * R + i`` holds row ``i``.
+
+The reduction is cut into k-tiles of at most half a scratchpad. Tile ``g`` of the
+program goes to scratchpad half ``g % 2`` and output block ``j`` to accumulator region
+``j % 2``, so loads of the next k-tile and the store of the previous block overlap the
+current block's compute. Dependency tokens (see :mod:`rooftile.hdl.isa`) keep the halves
+and regions safe: a load into a half waits until the execute two tiles back freed it,
+and the first execute into a region waits until the store two blocks back drained it.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..hdl.isa import encode
+from . import flow, golden
+from .packing import pack_lanes, unpack_lanes
+
+__all__ = ["GemmProgram", "compile_gemm", "run_gemms"]
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclasses.dataclass
+class GemmProgram:
+    """A compiled GEMM: instructions, DRAM layout and the data to load."""
+    shape: tuple
+    instructions: list
+    a_base: int
+    b_base: int
+    c_base: int
+    words: int
+    k_tile: int
+    commands: list   # (opcode, deps, args) as encoded, for models and inspection
+
+    def dram_image(self, config, a, b):
+        """``(addr, word)`` pairs for A and B in this program's layout."""
+        m, k, n = self.shape
+        r, c = config.rows, config.cols
+        image = []
+        for mi in range(_ceil_div(m, r)):
+            block = np.zeros((r, k), dtype=np.int64)
+            rows = a[mi * r:(mi + 1) * r]
+            block[:len(rows)] = rows
+            for s in range(k):
+                image.append((self.a_base + mi * k + s, pack_lanes(block[:, s],
+                                                                   config.data_width)))
+        for nj in range(_ceil_div(n, c)):
+            block = np.zeros((k, c), dtype=np.int64)
+            cols = b[:, nj * c:(nj + 1) * c]
+            block[:, :cols.shape[1]] = cols
+            for s in range(k):
+                image.append((self.b_base + nj * k + s, pack_lanes(block[s],
+                                                                   config.data_width)))
+        return image
+
+    def read_ranges(self, config):
+        m, _, n = self.shape
+        blocks = _ceil_div(m, config.rows) * _ceil_div(n, config.cols)
+        return [(self.c_base, blocks * config.rows)]
+
+    def output(self, config, words):
+        """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""
+        m, _, n = self.shape
+        r, c = config.rows, config.cols
+        nb = _ceil_div(n, c)
+        out = np.zeros((_ceil_div(m, r) * r, nb * c), dtype=np.int64)
+        for index, word in enumerate(words):
+            block, i = divmod(index, r)
+            mi, nj = divmod(block, nb)
+            out[mi * r + i, nj * c:(nj + 1) * c] = unpack_lanes(word, c, config.acc_width)
+        return out[:m, :n]
+
+
+def compile_gemm(config, m, k, n):
+    """Compile ``C[m, n] = A[m, k] @ B[k, n]`` for ``config``.
+
+    Raises
+    ------
+    ValueError
+        Non-positive sizes, a reduction beyond ``max_reduction``, or a problem whose
+        data, program or double buffers do not fit the tile (the message says which).
+    """
+    for name, value in (("M", m), ("K", k), ("N", n)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if k > config.max_reduction:
+        raise ValueError(f"K={k} exceeds the tile's max_reduction={config.max_reduction}")
+    if config.acc_depth < 2 * config.rows:
+        raise ValueError(f"double buffering needs acc_depth >= 2 * rows = {2 * config.rows}, "
+                         f"got {config.acc_depth}")
+    r, c = config.rows, config.cols
+    mb, nb = _ceil_div(m, r), _ceil_div(n, c)
+    half = config.sp_depth // 2
+    k_tile = min(k, half)
+    a_base, b_base = 0, mb * k
+    c_base = b_base + nb * k
+    words = c_base + mb * nb * r
+    if words > config.dram_depth:
+        raise ValueError(f"A, B and C need {words} DRAM words, dram_depth is "
+                         f"{config.dram_depth}")
+
+    commands = []
+    tile = 0
+    for block, (mi, nj) in enumerate((mi, nj) for mi in range(mb) for nj in range(nb)):
+        region = (block % 2) * r
+        rows_used, cols_used = min(r, m - mi * r), min(c, n - nj * c)
+        starts = range(0, k, k_tile)
+        for t, start in enumerate(starts):
+            steps = min(k_tile, k - start)
+            sp = (tile % 2) * half
+            commands.append(("LOAD", ("pop_next",) if tile >= 2 else (), {
+                "target": "A", "dram_addr": a_base + mi * k + start, "stride": 1,
+                "sp_addr": sp, "rows": steps, "elems": rows_used}))
+            commands.append(("LOAD", ("push_next",), {
+                "target": "B", "dram_addr": b_base + nj * k + start, "stride": 1,
+                "sp_addr": sp, "rows": steps, "elems": cols_used}))
+            deps = ["pop_prev", "push_prev"]
+            if t == 0 and block >= 2:
+                deps.append("pop_next")
+            if t == len(starts) - 1:
+                deps.append("push_next")
+            commands.append(("EXEC", tuple(deps), {
+                "a_addr": sp, "b_addr": sp, "steps": steps, "acc_addr": region,
+                "accumulate": int(t > 0), "rows_used": rows_used, "cols_used": cols_used}))
+            tile += 1
+        commands.append(("STORE", ("pop_prev", "push_prev"), {
+            "acc_addr": region, "dram_addr": c_base + block * r, "stride": 1,
+            "rows": r, "elems": cols_used}))
+    commands.append(("FINISH", (), {}))
+    if len(commands) > config.program_depth:
+        raise ValueError(f"the program needs {len(commands)} instructions, program_depth "
+                         f"is {config.program_depth}")
+    instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
+    return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
+                       commands)
+
+
+def cycle_bound(config, program):
+    """A generous cycle limit: every byte at the DRAM rate, every step, and per
+    instruction a full latency and array pass, all serialised, times two."""
+    m, k, n = program.shape
+    mb, nb = _ceil_div(m, config.rows), _ceil_div(n, config.cols)
+    traffic = mb * nb * k * (config.rows + config.cols) * config.data_bytes \
+        + mb * nb * config.rows * config.cols * config.acc_bytes
+    per_instruction = config.dram_latency + 2 * config.rows + config.cols + 8
+    serial = (traffic / float(config.dram_bytes_per_cycle) + mb * nb * k
+              + len(program.instructions) * per_instruction)
+    return int(2 * serial) + 1000
+
+
+@dataclasses.dataclass
+class GemmResult:
+    shape: tuple
+    output: np.ndarray
+    expected: np.ndarray
+    counters: dict
+    wall: dict
+
+    @property
+    def exact(self):
+        return bool(np.array_equal(self.output, self.expected))
+
+
+def run_gemms(config, cases, *, simulator="verilator", waves=False):
+    """Compile and run ``(a, b)`` GEMMs in one simulator start; check against numpy."""
+    programs, jobs = [], []
+    for a, b in cases:
+        a, b = np.asarray(a), np.asarray(b)
+        program = compile_gemm(config, a.shape[0], a.shape[1], b.shape[1])
+        programs.append(program)
+        jobs.append({"dram": program.dram_image(config, a, b),
+                     "program": program.instructions,
+                     "read": program.read_ranges(config),
+                     "max_cycles": cycle_bound(config, program)})
+    sim = flow.build(config, "tile", simulator=simulator, waves=waves)
+    results = []
+    for (a, b), program, result in zip(cases, programs, flow.run(sim, jobs)):
+        results.append(GemmResult(
+            shape=program.shape,
+            output=program.output(config, result["read"][0]),
+            expected=golden.matmul(a, b, config.acc_width),
+            counters=result["counters"], wall=result["wall"]))
+    return results

@@ -1,0 +1,79 @@
+"""cocotb testbench for :class:`~rooftile.hdl.tile.Tile`.
+
+Runs the jobs in ``$ROOFTILE_JOBS``: fills DRAM and the program memory through the host
+port, pulses ``start`` and sleeps until ``done`` (no Python per simulated cycle), then
+reads the counters and the requested DRAM ranges into ``$ROOFTILE_RESULTS``. A job that
+outlives its cycle bound reports which unit waits on which token.
+"""
+
+import time
+
+import cocotb
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+from rooftile.hdl.tile import COUNTERS, TOKENS
+from rooftile.sim.tb_common import CLOCK_NS, run_jobs
+
+
+def _lanes(value, width, count):
+    mask = (1 << width) - 1
+    return [(value >> (i * width)) & mask for i in range(count)]
+
+
+def _diagnosis(dut, limit):
+    tokens = dict(zip(TOKENS, _lanes(int(dut.status_tokens.value), 8, len(TOKENS))))
+    units = int(dut.status_units.value)
+    fetching, load_busy, exec_busy, store_busy = (units >> i & 1 for i in range(4))
+    levels = _lanes(units >> 4, (len(dut.status_units) - 4) // 3, 3)
+    return (f"tile did not finish within {limit} cycles: fetch pc={int(dut.status_pc.value)} "
+            f"{'running' if fetching else 'stopped'}; load {'busy' if load_busy else 'idle'} "
+            f"(queue {levels[0]}), execute {'busy' if exec_busy else 'idle'} "
+            f"(queue {levels[1]}), store {'busy' if store_busy else 'idle'} "
+            f"(queue {levels[2]}); tokens {tokens}. A unit with a queued instruction and "
+            f"a zero token count is waiting on that token.")
+
+
+async def run_job(dut, config, job):
+    began = time.perf_counter()
+    dut.host_write_dram.value = 1
+    for addr, word in job["dram"]:
+        dut.host_addr.value = addr
+        dut.host_wdata.value = word
+        await RisingEdge(dut.clk)
+    dut.host_write_dram.value = 0
+    dut.host_write_instr.value = 1
+    for addr, word in enumerate(job["program"]):
+        dut.host_addr.value = addr
+        dut.host_instr.value = word
+        await RisingEdge(dut.clk)
+    dut.host_write_instr.value = 0
+    loaded = time.perf_counter()
+    dut.start.value = 1
+    await RisingEdge(dut.clk)
+    dut.start.value = 0
+    limit = job["max_cycles"]
+    await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
+    await ReadOnly()  # every register of this edge settled (Icarus fires mid-update)
+    computed = time.perf_counter()
+    if not int(dut.done.value):
+        return {"error": _diagnosis(dut, limit)}
+    counters = dict(zip(COUNTERS, _lanes(int(dut.counters.value), len(dut.counters)
+                                         // len(COUNTERS), len(COUNTERS))))
+    await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
+    reads = []
+    for start, count in job["read"]:
+        words = []
+        for addr in range(start, start + count):
+            dut.host_addr.value = addr
+            await RisingEdge(dut.clk)
+            await RisingEdge(dut.clk)
+            words.append(int(dut.host_rdata.value))
+        reads.append(words)
+    wall = {"load_s": loaded - began, "compute_s": computed - loaded,
+            "readback_s": time.perf_counter() - computed}
+    return {"read": reads, "counters": counters, "wall": wall}
+
+
+@cocotb.test()
+async def run_all(dut):
+    await run_jobs(dut, run_job, ("host_write_dram", "host_write_instr", "start"))
