@@ -109,6 +109,9 @@ def encode(config, opcode, deps=(), **args):
             if name == "target":
                 args[name] = Target[value] if isinstance(value, str) else Target(value)
                 continue
+            if name in ("rows", "steps") and int(value) < 1:
+                # A unit that moves nothing would never signal its tokens.
+                raise ValueError(f"{opcode.name}.{name} must be >= 1, got {value}")
             width = Shape.cast(arg_layout[name].shape).width
             if not 0 <= int(value) < (1 << width):
                 raise ValueError(f"{opcode.name}.{name}={value} does not fit in {width} bits "

@@ -60,6 +60,9 @@ class MatrixUnit(wiring.Component):
         MACs of real data in this cycle's step (``rows_used * cols_used`` or 0).
     drain_stall : Out(1)
         The feeder holds a block's last step back to keep the result chain collision free.
+    block_fed : Out(1)
+        The last reduction step of a block was read from the scratchpads this cycle:
+        its operand buffers may be refilled.
     block_written : Out(1)
         The last row of a block was written to the accumulator this cycle.
     idle : Out(1)
@@ -83,6 +86,7 @@ class MatrixUnit(wiring.Component):
             "step": Out(1),
             "useful_macs": Out(range(config.rows * config.cols + 1)),
             "drain_stall": Out(1),
+            "block_fed": Out(1),
             "block_written": Out(1),
             "idle": Out(1),
         })
@@ -129,6 +133,7 @@ class MatrixUnit(wiring.Component):
             self.sp_a.en.eq(issue),
             self.sp_b.en.eq(issue),
             self.step.eq(issue),
+            self.block_fed.eq(issue & is_last),
             self.useful_macs.eq(Mux(issue, current.rows_used * current.cols_used, 0)),
             self.drain_stall.eq(busy & ~issue),
         ]

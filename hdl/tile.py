@@ -1,6 +1,6 @@
 """The tile: instruction fetch, decoupled load / execute / store units, DRAM and counters."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -167,7 +167,7 @@ class Tile(wiring.Component):
             m.d.sync += [load_args.eq(load_head.args.load), load_row.eq(0),
                          load_addr.eq(load_head.args.load.dram_addr),
                          load_push.eq(load_head.deps.push_next),
-                         load_busy.eq(load_head.args.load.rows != 0)]
+                         load_busy.eq(1)]
         request_tag = Signal(tag)
         last_row = load_row + 1 == load_args.rows
         m.d.comb += [
@@ -192,25 +192,30 @@ class Tile(wiring.Component):
                          port.en.eq(dram.resp_valid & (response.target == target))]
         m.d.comb += push["load_to_exec"].eq(dram.resp_valid & response.push)
 
-        # --- Execute unit: blocks to the matrix unit; tokens once results are written.
+        # --- Execute unit: blocks to the matrix unit. The operand buffers are free
+        # once the block's last step is read (push_prev); its results are ready once
+        # its last row is written (push_next), which may be several blocks later.
         exec_head = head("exec")
         exec_ok = ((~exec_head.deps.pop_prev | (tokens["load_to_exec"] != 0)) &
                    (~exec_head.deps.pop_next | (tokens["store_to_exec"] != 0)))
         m.submodules.exec_pushes = exec_pushes = fifo.SyncFIFO(
-            width=2, depth=unit.blocks_in_flight + 1)
+            width=1, depth=unit.blocks_in_flight + 1)
         exec_valid = queues["exec"].r_rdy & exec_ok & exec_pushes.w_rdy
         exec_go = exec_valid & unit.cmd.ready
+        feeding_push = Signal()
+        with m.If(exec_go):
+            m.d.sync += feeding_push.eq(exec_head.deps.push_prev)
         m.d.comb += [
             unit.cmd.valid.eq(exec_valid),
             unit.cmd.payload.eq(exec_head.args.exec),
             queues["exec"].r_en.eq(exec_go),
             pop["load_to_exec"].eq(exec_go & exec_head.deps.pop_prev),
             pop["store_to_exec"].eq(exec_go & exec_head.deps.pop_next),
-            exec_pushes.w_en.eq(exec_go & (exec_head.args.exec.steps != 0)),
-            exec_pushes.w_data.eq(Cat(exec_head.deps.push_prev, exec_head.deps.push_next)),
+            push["exec_to_load"].eq(unit.block_fed & feeding_push),
+            exec_pushes.w_en.eq(exec_go),
+            exec_pushes.w_data.eq(exec_head.deps.push_next),
             exec_pushes.r_en.eq(unit.block_written),
-            push["exec_to_load"].eq(unit.block_written & exec_pushes.r_data[0]),
-            push["exec_to_store"].eq(unit.block_written & exec_pushes.r_data[1]),
+            push["exec_to_store"].eq(unit.block_written & exec_pushes.r_data),
         ]
 
         # --- Store unit: accumulator rows to strided DRAM words.
@@ -231,9 +236,6 @@ class Tile(wiring.Component):
                          store_addr.eq(store_head.args.store.dram_addr),
                          store_push.eq(store_head.deps.push_prev),
                          store_busy.eq(1), store_reading.eq(0)]
-            with m.If(store_head.args.store.rows == 0):
-                m.d.sync += store_busy.eq(0)
-                m.d.comb += push["store_to_exec"].eq(store_head.deps.push_prev)
         store_last = store_row + 1 == store_args.rows
         m.d.comb += [
             store_read.addr.eq(store_args.acc_addr + store_row),

@@ -134,7 +134,7 @@ def compile_gemm(config, m, k, n):
             tile += 1
         commands.append(("STORE", ("pop_prev", "push_prev"), {
             "acc_addr": region, "dram_addr": c_base + block * r, "stride": 1,
-            "rows": r, "elems": cols_used}))
+            "rows": rows_used, "elems": cols_used}))
     commands.append(("FINISH", (), {}))
     if len(commands) > config.program_depth:
         raise ValueError(f"the program needs {len(commands)} instructions, program_depth "

@@ -37,5 +37,7 @@ def test_bad_fields_are_rejected_with_the_allowed_range():
         encode(CONFIG, "EXEC", dram_addr=3)
     with pytest.raises(ValueError, match="unknown dependency flag 'pop_both'"):
         encode(CONFIG, "STORE", ("pop_both",))
+    with pytest.raises(ValueError, match="EXEC.steps must be >= 1, got 0"):
+        encode(CONFIG, "EXEC", steps=0)
     with pytest.raises(ValueError, match="FINISH takes no arguments"):
         encode(CONFIG, "FINISH", rows=1)

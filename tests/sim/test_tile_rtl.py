@@ -21,14 +21,15 @@ SHAPES = [(1, 1, 1), (1, 13, 11), (7, 70, 5), (5, 1, 9), (17, 31, 13), (3, 97, 2
 
 def expected_traffic(config, m, k, n):
     """Bytes the DMA must move, counted by hand from the layout: every output block
-    reads its A rows and B columns over K, and writes its used int32 results."""
+    reads its A rows and B columns over K, and writes its used int32 results (only the
+    used rows are stored)."""
     r, c = config.rows, config.cols
     read = written = 0
     for mi in range(-(-m // r)):
         for nj in range(-(-n // c)):
             rows, cols = min(r, m - mi * r), min(c, n - nj * c)
             read += k * (rows + cols) * config.data_bytes
-            written += r * cols * config.acc_bytes
+            written += rows * cols * config.acc_bytes
     return read, written
 
 
