@@ -148,6 +148,13 @@ class TileConfig:
         """
         return max(2 * self.rows - 1, 2)
 
+    @property
+    def queue_depth(self):
+        """Entries in each unit's instruction queue: a whole accumulator half of output
+        blocks (the compiler's panel) plus slack, so that a panel's executes or stores
+        never stall fetch and starve the other units of their next instructions."""
+        return 2 * max(1, self.acc_depth // (2 * self.rows)) + 8
+
     def to_json(self):
         """Plain JSON-able dict, units in key names where a unit applies."""
         d = dataclasses.asdict(self)

@@ -31,7 +31,6 @@ COUNTERS = (
 #: Dependency-token counters, in the order of the ``tokens`` status port's lanes.
 TOKENS = ("load_to_exec", "exec_to_load", "exec_to_store", "store_to_exec")
 
-QUEUE_DEPTH = 8
 TOKEN_LIMIT = 255
 
 
@@ -61,7 +60,7 @@ class Tile(wiring.Component):
     def __init__(self, config):
         self._config = config
         addr = max(ceil_log2(config.dram_depth), ceil_log2(config.program_depth))
-        level = range(QUEUE_DEPTH + 1)
+        level = range(config.queue_depth + 1)
         super().__init__({
             "host_addr": In(addr),
             "host_wdata": In(config.dram_word_bits),
@@ -104,7 +103,7 @@ class Tile(wiring.Component):
         queues = {}
         for name in ("load", "exec", "store"):
             queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFOBuffered(
-                width=layout.size, depth=QUEUE_DEPTH)
+                width=layout.size, depth=cfg.queue_depth)
         running = Signal()
         fetching = Signal()
         pc = Signal.like(self.status_pc)

@@ -6,15 +6,19 @@ DRAM layout (one word per array row, zero padded):
 - B, block ``nj``: word ``b_base + nj * K + k`` holds ``B[k, nj*C:(nj+1)*C]``;
 - C, block ``(mi, nj)``: word ``c_base + (mi * NB + nj) * R + i`` holds row ``i``.
 
-The reduction is cut into k-tiles of at most half a scratchpad. Tile ``g`` of the
-program goes to scratchpad half ``g % 2`` and output block ``j`` to accumulator region
-``j % 2``, so loads of the next k-tile and the store of the previous block overlap the
-current block's compute. Dependency tokens (see :mod:`rooftile.hdl.isa`) keep the halves
-and regions safe: a load into a half waits until the execute two tiles back freed it,
-and the first execute into a region waits until the store two blocks back drained it.
+Output blocks are grouped into panels of ``mt x nt`` blocks that fill half the
+accumulator, and the reduction into k-tiles whose A and B rows for the whole panel fit
+half a scratchpad: each loaded k-tile then serves ``mt * nt`` blocks (A reused ``nt``
+times, B ``mt`` times). K-tile ``g`` of the program goes to scratchpad half ``g % 2``
+and panel ``p`` to accumulator half ``p % 2``, so the next k-tile's loads and the
+previous panel's stores overlap the current compute. Dependency tokens (see
+:mod:`rooftile.hdl.isa`) keep the halves safe: a load into a half waits until the
+execute two k-tiles back freed it, and the first execute into an accumulator half waits
+until the stores of two panels back drained it.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -100,7 +104,14 @@ def compile_gemm(config, m, k, n):
     r, c = config.rows, config.cols
     mb, nb = _ceil_div(m, r), _ceil_div(n, c)
     half = config.sp_depth // 2
-    k_tile = min(k, half)
+    region_rows = config.acc_depth // 2
+    # A panel of mt x nt output blocks shares each loaded k-tile: A is reused nt times
+    # and B mt times. Square-ish panels that fill an accumulator region reuse most;
+    # k-tiles stay at least 2 * rows long where K allows, so blocks stream unstalled.
+    most = max(1, half // min(k, 2 * r))
+    mt = max(1, min(mb, math.isqrt(region_rows // r), most))
+    nt = max(1, min(nb, region_rows // (r * mt), most))
+    k_tile = min(k, half // max(mt, nt))
     a_base, b_base = 0, mb * k
     c_base = b_base + nb * k
     words = c_base + mb * nb * r
@@ -110,31 +121,52 @@ def compile_gemm(config, m, k, n):
 
     commands = []
     tile = 0
-    for block, (mi, nj) in enumerate((mi, nj) for mi in range(mb) for nj in range(nb)):
-        region = (block % 2) * r
-        rows_used, cols_used = min(r, m - mi * r), min(c, n - nj * c)
-        starts = range(0, k, k_tile)
+    panels = [(pm, pn) for pm in range(0, mb, mt) for pn in range(0, nb, nt)]
+    starts = list(range(0, k, k_tile))
+    for panel, (pm, pn) in enumerate(panels):
+        block_rows = range(pm, min(pm + mt, mb))
+        block_cols = range(pn, min(pn + nt, nb))
+        blocks = [(mi, nj) for mi in block_rows for nj in block_cols]
+        region = (panel % 2) * region_rows
+
+        def acc_addr(mi, nj):
+            return region + ((mi - pm) * len(block_cols) + (nj - pn)) * r
+
         for t, start in enumerate(starts):
             steps = min(k_tile, k - start)
             sp = (tile % 2) * half
-            commands.append(("LOAD", ("pop_next",) if tile >= 2 else (), {
+            loads = [("LOAD", set(), {
                 "target": "A", "dram_addr": a_base + mi * k + start, "stride": 1,
-                "sp_addr": sp, "rows": steps, "elems": rows_used}))
-            commands.append(("LOAD", ("push_next",), {
+                "sp_addr": sp + (mi - pm) * k_tile, "rows": steps,
+                "elems": min(r, m - mi * r)}) for mi in block_rows]
+            loads += [("LOAD", set(), {
                 "target": "B", "dram_addr": b_base + nj * k + start, "stride": 1,
-                "sp_addr": sp, "rows": steps, "elems": cols_used}))
-            deps = ["pop_prev", "push_prev"]
-            if t == 0 and block >= 2:
-                deps.append("pop_next")
+                "sp_addr": sp + (nj - pn) * k_tile, "rows": steps,
+                "elems": min(c, n - nj * c)}) for nj in block_cols]
+            if tile >= 2:
+                loads[0][1].add("pop_next")   # this half was freed by tile - 2
+            loads[-1][1].add("push_next")     # operands ready
+            execs = [("EXEC", set(), {
+                "a_addr": sp + (mi - pm) * k_tile, "b_addr": sp + (nj - pn) * k_tile,
+                "steps": steps, "acc_addr": acc_addr(mi, nj), "accumulate": int(t > 0),
+                "rows_used": min(r, m - mi * r), "cols_used": min(c, n - nj * c)})
+                for mi, nj in blocks]
+            execs[0][1].add("pop_prev")
+            execs[-1][1].add("push_prev")     # half free once the last block is fed
+            if t == 0 and panel >= 2:
+                execs[0][1].add("pop_next")   # region drained by the store of panel - 2
             if t == len(starts) - 1:
-                deps.append("push_next")
-            commands.append(("EXEC", tuple(deps), {
-                "a_addr": sp, "b_addr": sp, "steps": steps, "acc_addr": region,
-                "accumulate": int(t > 0), "rows_used": rows_used, "cols_used": cols_used}))
+                execs[-1][1].add("push_next")  # results written
+            commands += loads + execs
             tile += 1
-        commands.append(("STORE", ("pop_prev", "push_prev"), {
-            "acc_addr": region, "dram_addr": c_base + block * r, "stride": 1,
-            "rows": rows_used, "elems": cols_used}))
+        stores = [("STORE", set(), {
+            "acc_addr": acc_addr(mi, nj), "dram_addr": c_base + (mi * nb + nj) * r,
+            "stride": 1, "rows": min(r, m - mi * r), "elems": min(c, n - nj * c)})
+            for mi, nj in blocks]
+        stores[0][1].add("pop_prev")
+        stores[-1][1].add("push_prev")
+        commands += stores
+    commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
     commands.append(("FINISH", (), {}))
     if len(commands) > config.program_depth:
         raise ValueError(f"the program needs {len(commands)} instructions, program_depth "

@@ -1,0 +1,158 @@
+"""Analytical cycle model of the tile running a program.
+
+It replays a program through the same three in-order units and four token counters as
+the RTL, with each instruction's duration taken from the hardware's structure:
+
+- a LOAD issues one DRAM request per cycle at most, and no faster than the bandwidth
+  allows (``max(rows, bytes / bytes_per_cycle)`` cycles); its data lands
+  ``dram_latency`` cycles after its last request;
+- an EXEC streams one reduction step per cycle; its last step waits for
+  ``drain_interval`` after the previous block's; its results are written
+  ``2 * rows + cols`` cycles after its last step (skew, drain up the column, de-skew);
+- a STORE takes two cycles per row (accumulator read, DRAM write), or longer when
+  bandwidth-bound.
+
+The DRAM is one server shared first-come first-served by loads and stores. What it
+ignores (NB): the token bucket's burst at the start of a transfer, the write-over-read
+priority's interleaving (a store's requests leave the cycles between them to loads),
+and queue-full stalls of instruction fetch (``TileConfig.queue_depth`` holds a whole
+panel of the GEMM compiler's instructions). The tests bound its error against the RTL.
+"""
+
+import dataclasses
+
+from ..hdl.isa import Opcode
+
+__all__ = ["Prediction", "predict_program"]
+
+#: Cycles from start until instruction ``i`` can be taken by its unit: fetch reads the
+#: program memory, dispatches into a buffered queue, and the unit sees it one cycle on.
+FETCH_LATENCY = 4
+#: Cycles after the last event until ``done`` is set and the cycle counter stops.
+DONE_LATENCY = 2
+
+
+@dataclasses.dataclass
+class Prediction:
+    """What the model expects the tile's counters to read."""
+    cycles: int
+    array_busy: int
+    bytes_read: int
+    bytes_written: int
+
+
+class _Dram:
+    """The DRAM's token bucket, followed transfer by transfer.
+
+    A transfer of ``rows`` requests of ``row_bytes`` starting at cycle ``start`` with
+    ``credit`` bytes in the bucket sends request ``i`` at the earliest cycle
+    ``start + t`` with ``t >= gap * i + offset`` and ``credit + rate * t >= (i + 1) *
+    row_bytes``; idle time refills the bucket up to one word.
+    """
+
+    def __init__(self, config):
+        self.rate = config.dram_bytes_per_cycle
+        self.cap = max(self.rate, config.dram_word_bytes)
+        self.free = 0          # first cycle with no request pending
+        self.credit = self.cap  # bytes in the bucket at cycle `free`
+
+    def transfer(self, start, rows, row_bytes, gap=1, offset=0):
+        """Reserve the DRAM; return the cycle of the last request."""
+        start = max(start, self.free)
+        credit = min(self.cap, self.credit + self.rate * (start - self.free))
+        need = rows * row_bytes - credit
+        by_bandwidth = -(-need // self.rate) if need > 0 else 0
+        last = max(gap * (rows - 1) + offset, by_bandwidth)
+        # A store writes every other cycle; loads use the cycles between, so the DRAM
+        # is held for its requests' slots, not for the whole store.
+        held = max(rows - 1, by_bandwidth)
+        self.free = start + held + 1
+        self.credit = min(self.cap, credit + self.rate * (held + 1) - rows * row_bytes)
+        return start + last
+
+
+def predict_program(config, commands):
+    """Predict the counters of ``commands`` (``(opcode, deps, args)`` triples, as kept in
+    :class:`~rooftile.sim.gemm.GemmProgram`)."""
+    units = {Opcode.LOAD: [], Opcode.EXEC: [], Opcode.STORE: []}
+    for index, (opcode, deps, args) in enumerate(commands):
+        opcode = Opcode[opcode] if isinstance(opcode, str) else opcode
+        if opcode in units:
+            units[opcode].append((index + FETCH_LATENCY, set(deps), args))
+
+    # Token -> times at which each push becomes visible (in push order).
+    pushes = {name: [] for name in ("l2e", "e2l", "e2s", "s2e")}
+    popped = {name: 0 for name in pushes}
+    # Which tokens a unit pops / pushes through its prev and next neighbours.
+    links = {Opcode.LOAD: (None, "e2l", None, "l2e"),
+             Opcode.EXEC: ("l2e", "s2e", "e2l", "e2s"),
+             Opcode.STORE: ("e2s", None, "s2e", None)}
+    position = {opcode: 0 for opcode in units}
+    free = {opcode: 0 for opcode in units}
+    dram = _Dram(config)
+    last_step = None
+    finish = 0
+    array_busy = bytes_read = bytes_written = 0
+
+    def ready_time(opcode):
+        """Earliest take time of the unit's next instruction, or None if it waits on a
+        token not yet pushed."""
+        available, deps, _ = units[opcode][position[opcode]]
+        time = max(available, free[opcode])
+        pop_prev, pop_next = links[opcode][0], links[opcode][1]
+        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next)):
+            if flag in deps:
+                if popped[token] >= len(pushes[token]):
+                    return None
+                time = max(time, pushes[token][popped[token]])
+        return time
+
+    while any(position[op] < len(units[op]) for op in units):
+        candidates = {op: ready_time(op) for op in units if position[op] < len(units[op])}
+        candidates = {op: t for op, t in candidates.items() if t is not None}
+        if not candidates:
+            raise ValueError("the program deadlocks: every unit waits on a token that is "
+                             "never pushed")
+        opcode = min(candidates, key=candidates.get)
+        take = candidates[opcode]
+        _, deps, args = units[opcode][position[opcode]]
+        position[opcode] += 1
+        pop_prev, pop_next, push_prev, push_next = links[opcode]
+        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next)):
+            if flag in deps:
+                popped[token] += 1
+
+        if opcode is Opcode.LOAD:
+            row_bytes = args["elems"] * config.data_bytes
+            last_request = dram.transfer(take + 1, args["rows"], row_bytes)
+            free[opcode] = last_request + 1
+            landed = last_request + config.dram_latency
+            if "push_next" in deps:
+                pushes[push_next].append(landed + 1)
+            bytes_read += args["rows"] * row_bytes
+            finish = max(finish, landed)
+        elif opcode is Opcode.EXEC:
+            steps = args["steps"]
+            last = take + steps
+            if last_step is not None:
+                last = max(last, last_step + config.drain_interval)
+            last_step = last
+            free[opcode] = last
+            array_busy += steps
+            written = last + 2 * config.rows + config.cols
+            if "push_prev" in deps:
+                pushes[push_prev].append(last + 1)
+            if "push_next" in deps:
+                pushes[push_next].append(written + 1)
+            finish = max(finish, written)
+        else:
+            row_bytes = args["elems"] * config.acc_bytes
+            # Each row is read from the accumulator the cycle before its write.
+            last_write = dram.transfer(take + 1, args["rows"], row_bytes, gap=2, offset=1)
+            free[opcode] = last_write + 1
+            if "push_prev" in deps:
+                pushes[push_prev].append(last_write + 1)
+            bytes_written += args["rows"] * row_bytes
+            finish = max(finish, last_write)
+    return Prediction(cycles=int(round(finish)) + DONE_LATENCY, array_busy=array_busy,
+                      bytes_read=bytes_read, bytes_written=bytes_written)
