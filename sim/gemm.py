@@ -43,6 +43,7 @@ class GemmProgram:
     c_base: int
     words: int
     k_tile: int
+    panel: tuple     # (mt, nt) output blocks sharing each loaded k-tile
     commands: list   # (opcode, deps, args) as encoded, for models and inspection
 
     def dram_image(self, config, a, b):
@@ -173,7 +174,7 @@ def compile_gemm(config, m, k, n):
                          f"is {config.program_depth}")
     instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
     return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
-                       commands)
+                       (mt, nt), commands)
 
 
 def cycle_bound(config, program):

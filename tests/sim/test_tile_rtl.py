@@ -1,4 +1,8 @@
-"""The tile running compiled GEMM programs: DRAM, DMA, tokens, counters; bit-exact."""
+"""The tile running compiled GEMM programs: DRAM, DMA, tokens, counters; bit-exact.
+
+Every program's cycle count is also checked against the analytical tile model
+(:mod:`rooftile.sim.tile_model`) with a tolerance of 5%.
+"""
 
 import numpy as np
 import pytest
@@ -7,29 +11,35 @@ from rooftile.hdl.isa import encode
 from rooftile.hdl.params import TileConfig
 from rooftile.sim import flow
 from rooftile.sim.gemm import compile_gemm, run_gemms
+from rooftile.sim.tile_model import predict_program
+
+MODEL_TOLERANCE = 0.05
 
 CONFIGS = [
     TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
-               dram_bytes_per_cycle=3, dram_latency=7),
-    TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=8, dram_depth=4096,
-               dram_bytes_per_cycle="5/2", dram_latency=12),
+               dram_bytes_per_cycle=3, dram_latency=7, program_depth=2048),
+    TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=32, dram_depth=4096,
+               dram_bytes_per_cycle="5/2", dram_latency=12, program_depth=2048),
 ]
 # M, K, N: ones, primes, sizes off the array grid, K beyond half a scratchpad (several
 # double-buffered k-tiles) and GEMVs.
 SHAPES = [(1, 1, 1), (1, 13, 11), (7, 70, 5), (5, 1, 9), (17, 31, 13), (3, 97, 2)]
 
 
-def expected_traffic(config, m, k, n):
-    """Bytes the DMA must move, counted by hand from the layout: every output block
-    reads its A rows and B columns over K, and writes its used int32 results (only the
-    used rows are stored)."""
+def expected_traffic(config, m, k, n, panel):
+    """Bytes the DMA must move, counted by hand from the layout: each panel of
+    ``mt x nt`` output blocks reads its A block-rows and B block-columns once over K,
+    and every block writes its used int32 results (only the used rows are stored)."""
     r, c = config.rows, config.cols
+    mt, nt = panel
+    mb, nb = -(-m // r), -(-n // c)
     read = written = 0
-    for mi in range(-(-m // r)):
-        for nj in range(-(-n // c)):
-            rows, cols = min(r, m - mi * r), min(c, n - nj * c)
-            read += k * (rows + cols) * config.data_bytes
-            written += rows * cols * config.acc_bytes
+    for pm in range(0, mb, mt):
+        for pn in range(0, nb, nt):
+            rows = [min(r, m - mi * r) for mi in range(pm, min(pm + mt, mb))]
+            cols = [min(c, n - nj * c) for nj in range(pn, min(pn + nt, nb))]
+            read += k * (sum(rows) + sum(cols)) * config.data_bytes
+            written += sum(rows) * sum(cols) * config.acc_bytes
     return read, written
 
 
@@ -44,12 +54,47 @@ def test_gemm_programs_are_bit_exact(config):
         assert result.exact, (result.shape, result.output, result.expected)
         counters = result.counters
         assert counters["useful_macs"] == m * k * n
+        panel = compile_gemm(config, m, k, n).panel
         assert (counters["bytes_read"], counters["bytes_written"]) == \
-            expected_traffic(config, m, k, n)
+            expected_traffic(config, m, k, n, panel)
         # The DRAM can never beat its configured rate.
         moved = counters["bytes_read"] + counters["bytes_written"]
         assert moved <= float(config.dram_bytes_per_cycle) * counters["cycles"] + \
             config.dram_word_bytes
+        assert_model_agrees(config, result)
+
+
+def assert_model_agrees(config, result):
+    predicted = predict_program(config, compile_gemm(config, *result.shape).commands)
+    measured = result.counters["cycles"]
+    assert abs(predicted.cycles - measured) <= MODEL_TOLERANCE * measured, \
+        (result.shape, predicted.cycles, measured)
+    assert predicted.array_busy == result.counters["array_busy"]
+    assert predicted.bytes_read == result.counters["bytes_read"]
+    assert predicted.bytes_written == result.counters["bytes_written"]
+
+
+def test_compute_bound_gemm_keeps_the_array_busy():
+    """Large reuse and a DRAM word per cycle: the array computes >= 90% of cycles."""
+    config = TileConfig(rows=8, cols=8, dram_bytes_per_cycle=32, dram_latency=32)
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(-128, 128, (64, 256)), rng.integers(-128, 128, (256, 64))
+    (result,) = run_gemms(config, [(a, b)])
+    assert result.exact
+    assert result.counters["array_busy"] >= 0.9 * result.counters["cycles"]
+    assert_model_agrees(config, result)
+
+
+def test_memory_bound_gemv_saturates_dram():
+    """One byte per cycle: a GEMV moves data at >= 90% of the configured bandwidth."""
+    config = TileConfig(rows=8, cols=8, dram_bytes_per_cycle=1, dram_latency=32)
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(-128, 128, (1, 256)), rng.integers(-128, 128, (256, 128))
+    (result,) = run_gemms(config, [(a, b)])
+    assert result.exact
+    moved = result.counters["bytes_read"] + result.counters["bytes_written"]
+    assert moved >= 0.9 * result.counters["cycles"] * float(config.dram_bytes_per_cycle)
+    assert_model_agrees(config, result)
 
 
 def test_hung_program_names_the_waiting_unit():
