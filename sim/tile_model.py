@@ -12,11 +12,12 @@ the RTL, with each instruction's duration taken from the hardware's structure:
 - a STORE takes two cycles per row (accumulator read, DRAM write), or longer when
   bandwidth-bound.
 
-The DRAM is one server shared first-come first-served by loads and stores. What it
-ignores (NB): the token bucket's burst at the start of a transfer, the write-over-read
-priority's interleaving (a store's requests leave the cycles between them to loads),
-and queue-full stalls of instruction fetch (``TileConfig.queue_depth`` holds a whole
-panel of the GEMM compiler's instructions). The tests bound its error against the RTL.
+The DRAM serves loads first-come first-served and follows the token bucket's credit
+from one transfer to the next; a store's writes take priority and delay the loads
+behind them. What it ignores (NB): a store's delay to the load already in progress
+(its completion is settled when it starts), and queue-full stalls of instruction fetch
+(``TileConfig.queue_depth`` holds a whole panel of the GEMM compiler's instructions).
+The tests bound its error against the RTL.
 """
 
 import dataclasses
@@ -44,10 +45,10 @@ class Prediction:
 class _Dram:
     """The DRAM's token bucket, followed transfer by transfer.
 
-    A transfer of ``rows`` requests of ``row_bytes`` starting at cycle ``start`` with
+    A load of ``rows`` requests of ``row_bytes`` starting at cycle ``start`` with
     ``credit`` bytes in the bucket sends request ``i`` at the earliest cycle
-    ``start + t`` with ``t >= gap * i + offset`` and ``credit + rate * t >= (i + 1) *
-    row_bytes``; idle time refills the bucket up to one word.
+    ``start + t`` with ``t >= i`` and ``credit + rate * t >= (i + 1) * row_bytes``;
+    idle time refills the bucket up to one word.
     """
 
     def __init__(self, config):
@@ -56,19 +57,31 @@ class _Dram:
         self.free = 0          # first cycle with no request pending
         self.credit = self.cap  # bytes in the bucket at cycle `free`
 
-    def transfer(self, start, rows, row_bytes, gap=1, offset=0):
-        """Reserve the DRAM; return the cycle of the last request."""
+    def transfer(self, start, rows, row_bytes):
+        """Reserve the DRAM for a load; return the cycle of its last request."""
         start = max(start, self.free)
         credit = min(self.cap, self.credit + self.rate * (start - self.free))
         need = rows * row_bytes - credit
-        by_bandwidth = -(-need // self.rate) if need > 0 else 0
-        last = max(gap * (rows - 1) + offset, by_bandwidth)
-        # A store writes every other cycle; loads use the cycles between, so the DRAM
-        # is held for its requests' slots, not for the whole store.
-        held = max(rows - 1, by_bandwidth)
-        self.free = start + held + 1
-        self.credit = min(self.cap, credit + self.rate * (held + 1) - rows * row_bytes)
+        last = max(rows - 1, -(-need // self.rate) if need > 0 else 0)
+        self.free = start + last + 1
+        self.credit = min(self.cap, credit + self.rate * (last + 1) - rows * row_bytes)
         return start + last
+
+    def write(self, start, rows, row_bytes):
+        """A store: its writes win over reads, one every other cycle (each row is read
+        from the accumulator first), so it does not wait for a load in progress; the
+        slots it takes delay the loads behind it instead. Returns the last write."""
+        by_bandwidth = -(-rows * row_bytes // self.rate)
+        last = start + max(2 * rows - 1, by_bandwidth)
+        held = max(rows, by_bandwidth)
+        if self.free > start:
+            self.free += held
+        else:
+            self.credit = min(self.cap, self.credit + self.rate * (start - self.free))
+            self.free = start + held
+        self.credit = max(0, min(self.cap, self.credit + self.rate * held
+                                 - rows * row_bytes))
+        return last
 
 
 def predict_program(config, commands):
@@ -147,8 +160,7 @@ def predict_program(config, commands):
             finish = max(finish, written)
         else:
             row_bytes = args["elems"] * config.acc_bytes
-            # Each row is read from the accumulator the cycle before its write.
-            last_write = dram.transfer(take + 1, args["rows"], row_bytes, gap=2, offset=1)
+            last_write = dram.write(take + 1, args["rows"], row_bytes)
             free[opcode] = last_write + 1
             if "push_prev" in deps:
                 pushes[push_prev].append(last_write + 1)
