@@ -71,14 +71,13 @@ class _Dram:
         """A store: its writes win over reads, one every other cycle (each row is read
         from the accumulator first), so it does not wait for a load in progress; the
         slots it takes delay the loads behind it instead. Returns the last write."""
-        by_bandwidth = -(-rows * row_bytes // self.rate)
+        if self.free <= start:
+            self.credit = min(self.cap, self.credit + self.rate * (start - self.free))
+        need = rows * row_bytes - self.credit
+        by_bandwidth = -(-need // self.rate) if need > 0 else 0
         last = start + max(2 * rows - 1, by_bandwidth)
         held = max(rows, by_bandwidth)
-        if self.free > start:
-            self.free += held
-        else:
-            self.credit = min(self.cap, self.credit + self.rate * (start - self.free))
-            self.free = start + held
+        self.free = self.free + held if self.free > start else start + held
         self.credit = max(0, min(self.cap, self.credit + self.rate * held
                                  - rows * row_bytes))
         return last
