@@ -40,6 +40,10 @@ def prepare_simulator(simulator):
       input file not found").
     - ``OPT_FAST=-O3``: the model's hot code; measured 1.4-1.9x faster than the default
       ``-Os`` at the same build time.
+    - ``OPT_GLOBAL=-O2``: Verilator's runtime library, including the VPI layer that
+      cocotb's clock and triggers go through every half cycle; measured about 1.15x more
+      cycles/s under cocotb for a 16x16 harness than the default ``-Os``, for about 2 s
+      more build (``-O3`` measured no faster; a plain C++ harness does not notice).
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
@@ -50,7 +54,7 @@ def prepare_simulator(simulator):
         path = os.environ.get("PATH", "").split(os.pathsep)
         if not path or path[0] != bin_dir:
             os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3"
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
         return str(root / "bin" / "verilator")
     executable = shutil.which("iverilog")
     if executable is None:
