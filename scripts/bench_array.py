@@ -18,27 +18,40 @@ from rooftile.sim import flow, golden
 from rooftile.sim.matmul import plan_matmul
 
 
-def bench(size, cycles, simulator):
-    config = TileConfig(rows=size, cols=size, sp_depth=4096, acc_depth=size)
-    cold = flow.build(config, simulator=simulator)
-    began = time.perf_counter()
-    sim = flow.build(config, simulator=simulator)
-    cached_s = time.perf_counter() - began
-    # One output block reduced over the whole scratchpad, re-accumulated until the batch
-    # is `cycles` long: the array stays busy and Python wakes only at start and end.
+def bench_config(size):
+    """A size x size tile with room for one block reduced over 4096 steps."""
+    return TileConfig(rows=size, cols=size, sp_depth=4096, acc_depth=size)
+
+
+def gemm_job(config, cycles):
+    """A harness job of at least ``cycles`` cycles and its expected accumulator rows.
+
+    One output block reduced over the whole scratchpad, re-accumulated until the batch
+    is ``cycles`` long: the array stays busy and Python wakes only at start and end.
+    """
     k = config.sp_depth
-    repeats = max(1, cycles // k)
+    repeats = max(1, -(-cycles // k))
     rng = np.random.default_rng(0)
-    a = rng.integers(-128, 128, (size, k))
-    b = rng.integers(-128, 128, (k, size))
+    a = rng.integers(-128, 128, (config.rows, k))
+    b = rng.integers(-128, 128, (k, config.cols))
     job = plan_matmul(config, a, b)
     (command,) = job["commands"]
     job["commands"] = [dict(command, accumulate=int(i > 0)) for i in range(repeats)]
     job["max_cycles"] = 2 * repeats * k + 1000
+    expected = golden.wrap(repeats * golden.matmul(a, b, 64), config.acc_width)
+    return job, expected
+
+
+def bench(size, cycles, simulator):
+    config = bench_config(size)
+    cold = flow.build(config, simulator=simulator)
+    began = time.perf_counter()
+    sim = flow.build(config, simulator=simulator)
+    cached_s = time.perf_counter() - began
+    job, expected = gemm_job(config, cycles)
     began = time.perf_counter()
     (result,) = flow.run(sim, [job])
     run_s = time.perf_counter() - began
-    expected = golden.wrap(repeats * golden.matmul(a, b, 64), config.acc_width)
     if not np.array_equal(np.asarray(result["acc"]), expected):
         raise SystemExit(f"{size}x{size}: RTL result differs from numpy")
     wall = result["wall"]
