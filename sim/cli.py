@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from fractions import Fraction
 
 import numpy as np
 
@@ -72,6 +73,37 @@ def run_matmul(args):
     return 0 if result.exact else 1
 
 
+def run_gemm(args):
+    from .gemm import compile_gemm, run_gemms
+    from .tile_model import predict_program
+    config = tile_config(args).replace(dram_bytes_per_cycle=args.dram_bytes_per_cycle,
+                                       dram_latency=args.dram_latency)
+    rng = np.random.default_rng(args.seed)
+    lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
+    a = rng.integers(lo, hi, (args.m, args.k))
+    b = rng.integers(lo, hi, (args.k, args.n))
+    program = compile_gemm(config, args.m, args.k, args.n)  # bad shapes fail before a build
+    print(f"tile {config.rows}x{config.cols} int{config.data_width}, DRAM "
+          f"{config.dram_bytes_per_cycle} B/cycle latency {config.dram_latency}; "
+          f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}] in "
+          f"{len(program.instructions)} instructions, seed {args.seed}", flush=True)
+    (result,) = run_gemms(config, [(a, b)], simulator=args.simulator, waves=args.waves)
+    counters = result.counters
+    predicted = predict_program(config, program.commands).cycles
+    cycles = counters["cycles"]
+    print(f"result:      {'bit-exact vs numpy' if result.exact else 'MISMATCH vs numpy'}")
+    print(f"cycles:      {cycles} measured, {predicted} predicted by the tile model "
+          f"({predicted / cycles - 1:+.1%})")
+    print(f"array busy:  {counters['array_busy'] / cycles:.1%}; useful MACs "
+          f"{counters['useful_macs'] / (cycles * config.peak_macs_per_cycle):.1%} of peak")
+    moved = counters["bytes_read"] + counters["bytes_written"]
+    print(f"DRAM:        {moved} bytes = "
+          f"{moved / (cycles * float(config.dram_bytes_per_cycle)):.1%} of bandwidth")
+    for name, value in counters.items():
+        print(f"  {name:<16} {value}")
+    return 0 if result.exact else 1
+
+
 def build_parser():
     from ..analysis import cli as analysis_cli
     parser = argparse.ArgumentParser(
@@ -95,6 +127,29 @@ def build_parser():
     add_tile_arguments(matmul)
     add_simulation_arguments(matmul)
     matmul.set_defaults(run=run_matmul)
+
+    gemm = commands.add_parser(
+        "gemm", help="compile and run one random int GEMM on the RTL tile (DRAM, DMA, "
+                     "controller) and check it",
+        description="Compile C = A @ B into a tile program, run it on the tile RTL, compare "
+                    "bit-exactly with numpy and print the performance counters against "
+                    "the analytical tile model.")
+    gemm.add_argument("--m", type=_positive, default=32, metavar="M",
+                      help="rows of A and C (default: %(default)s)")
+    gemm.add_argument("--k", type=_positive, default=128, metavar="K",
+                      help="reduction depth (default: %(default)s)")
+    gemm.add_argument("--n", type=_positive, default=32, metavar="N",
+                      help="columns of B and C (default: %(default)s)")
+    gemm.add_argument("--seed", type=int, default=0, metavar="SEED",
+                      help="random seed for A and B (default: %(default)s)")
+    gemm.add_argument("--dram-bytes-per-cycle", type=Fraction, default=Fraction(4),
+                      metavar="BYTES", help="DRAM bandwidth, e.g. 2 or 7/4 "
+                                            "(default: %(default)s)")
+    gemm.add_argument("--dram-latency", type=_positive, default=32, metavar="CYCLES",
+                      help="DRAM read latency (default: %(default)s)")
+    add_tile_arguments(gemm)
+    add_simulation_arguments(gemm)
+    gemm.set_defaults(run=run_gemm)
 
     roofline = commands.add_parser(
         "roofline", help="arithmetic intensity and roofline of a model layer on a machine")

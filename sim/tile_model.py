@@ -14,8 +14,9 @@ the RTL, with each instruction's duration taken from the hardware's structure:
 
 The DRAM serves loads first-come first-served and follows the token bucket's credit
 from one transfer to the next; a store's writes take priority and delay the loads
-behind them. What it ignores (NB): a store's delay to the load already in progress
-(its completion is settled when it starts), and queue-full stalls of instruction fetch
+behind them, including the load in progress. What it ignores (NB): a store's delay
+to a load whose completion an execute already waited for, and queue-full stalls of
+instruction fetch
 (``TileConfig.queue_depth`` holds a whole panel of the GEMM compiler's instructions).
 The tests bound its error against the RTL.
 """
@@ -103,6 +104,7 @@ def predict_program(config, commands):
     free = {opcode: 0 for opcode in units}
     dram = _Dram(config)
     last_step = None
+    last_load_push = None  # (token, index) of the latest load's push, to stretch it
     finish = 0
     array_busy = bytes_read = bytes_written = 0
 
@@ -139,8 +141,10 @@ def predict_program(config, commands):
             last_request = dram.transfer(take + 1, args["rows"], row_bytes)
             free[opcode] = last_request + 1
             landed = last_request + config.dram_latency
+            last_load_push = None
             if "push_next" in deps:
                 pushes[push_next].append(landed + 1)
+                last_load_push = (push_next, len(pushes[push_next]) - 1)
             bytes_read += args["rows"] * row_bytes
             finish = max(finish, landed)
         elif opcode is Opcode.EXEC:
@@ -159,8 +163,17 @@ def predict_program(config, commands):
             finish = max(finish, written)
         else:
             row_bytes = args["elems"] * config.acc_bytes
+            busy_until = dram.free
             last_write = dram.write(take + 1, args["rows"], row_bytes)
             free[opcode] = last_write + 1
+            if busy_until > take + 1 and last_load_push is not None:
+                # The writes interleave with the load in progress and delay its end.
+                token, index = last_load_push
+                if popped[token] <= index:
+                    delay = dram.free - busy_until
+                    pushes[token][index] += delay
+                    free[Opcode.LOAD] = max(free[Opcode.LOAD], busy_until) + delay
+                    finish = max(finish, pushes[token][index] - 1)
             if "push_prev" in deps:
                 pushes[push_prev].append(last_write + 1)
             bytes_written += args["rows"] * row_bytes
