@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..hdl.params import TileConfig
-from .tools import prepare_simulator, simulator_version
+from .tools import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
 
 __all__ = ["TOPS", "Build", "BuildError", "SimulationError", "cache_root", "build", "run"]
 
@@ -55,16 +55,23 @@ def cache_root():
     return Path(os.environ.get("ROOFTILE_CACHE", Path.home() / ".cache" / "rooftile"))
 
 
+#: Verilator options beyond the runner's own; part of the build-cache key.
+VERILATOR_ARGS = (
+    "--no-public-flat-rw",  # see _verilator_config
+    "-O3",                  # Verilator's own optimisations
+    # Amaranth emits width-exact but not lint-clean Verilog (e.g. unused bits).
+    "-Wno-fatal",
+)
+
+
 def _source_digest():
-    """Hash of the HDL sources and tool versions, so an edited design never reuses a
-    stale build."""
+    """Hash of the HDL sources, build flags and tool versions, so an edited design or a
+    changed flag never reuses a stale build."""
+    from .. import hdl
     h = hashlib.sha256()
-    hdl_dir = Path(__file__).resolve().parent.parent / "hdl"
-    if not hdl_dir.is_dir():  # installed (non-editable) layout: rooftile/hdl beside sim
-        from .. import hdl
-        hdl_dir = Path(hdl.__file__).parent
-    for path in sorted(hdl_dir.glob("*.py")):  # Verilog primitives live in these too
+    for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
         h.update(path.name.encode() + path.read_bytes())
+    h.update(" ".join(VERILATOR_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
     return h.hexdigest()[:10]
@@ -156,12 +163,7 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     build_args = []
     if simulator == "verilator":
         sources.append(directory / "ports.vlt")
-        build_args = [
-            "--no-public-flat-rw",  # see _verilator_config
-            "-O3",                  # Verilator's own optimisations
-            # Amaranth emits width-exact but not lint-clean Verilog (e.g. unused bits).
-            "-Wno-fatal",
-        ]
+        build_args = list(VERILATOR_ARGS)
         if waves:
             build_args.append("--trace-fst")
     runner = get_runner(simulator)

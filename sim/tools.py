@@ -6,7 +6,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "SimulatorMissing", "prepare_simulator", "simulator_version"]
+#: make flags for Verilator's generated C++ (see :func:`prepare_simulator`); part of
+#: the build-cache key.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
+
+__all__ = ["VERILATOR_MAKEFLAGS", "SIMULATORS", "SimulatorMissing", "prepare_simulator", "simulator_version"]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -54,7 +58,7 @@ def prepare_simulator(simulator):
         path = os.environ.get("PATH", "").split(os.pathsep)
         if not path or path[0] != bin_dir:
             os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
+        os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS
         return str(root / "bin" / "verilator")
     executable = shutil.which("iverilog")
     if executable is None:
