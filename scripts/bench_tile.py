@@ -1,8 +1,13 @@
 """Benchmark the tile under cocotb + Verilator: a compute-bound GEMM of about a million
-cycles per array size, with DRAM loading and readback times, checked against numpy.
+cycles per array size, with DRAM loading and readback times, checked against numpy, and
+the same Verilog and job under a plain Verilator C++ harness with no cocotb (the
+practical limit, :mod:`rooftile.sim.plain`) as a ratio.
 
-Builds go to a fresh temporary cache, so build times are cold. Run:
-    python scripts/bench_tile.py [--sizes 8 16] [--k 4096]
+Both results must be bit-exact against numpy and their cycle counts equal. Each
+simulator runs the job --runs times and the fastest run is reported (the machine may be
+busy with other work). Builds go to a fresh temporary cache, so build times are cold.
+Run:
+    python scripts/bench_tile.py [--sizes 8 16] [--k 4096] [--runs 3]
 """
 
 import argparse
@@ -14,7 +19,7 @@ import time
 import numpy as np
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow, golden
+from rooftile.sim import flow, golden, plain
 from rooftile.sim.gemm import compile_gemm, cycle_bound
 from rooftile.sim.tile_model import predict_program
 
@@ -26,7 +31,7 @@ def bench_config(size, k):
                       dram_depth=1 << 18, program_depth=1 << 15)
 
 
-def bench(size, k, simulator):
+def bench(size, k, simulator, runs):
     config = bench_config(size, k)
     m = n = 16 * size  # 256 output blocks of k steps each: 256 * k array cycles
     rng = np.random.default_rng(0)
@@ -38,43 +43,72 @@ def bench(size, k, simulator):
     began = time.perf_counter()
     sim = flow.build(config, "tile", simulator=simulator)
     build_s = time.perf_counter() - began
-    began = time.perf_counter()
-    (result,) = flow.run(sim, [job])
-    run_s = time.perf_counter() - began
-    output = program.output(config, result["read"][0])
-    if not np.array_equal(output, golden.matmul(a, b, config.acc_width)):
-        raise SystemExit(f"{size}x{size}: RTL result differs from numpy")
-    counters, wall = result["counters"], result["wall"]
+    results = {"cocotb": [flow.run(sim, [job])[0] for _ in range(runs)]}
+    plain_build_s = None
+    if simulator == "verilator":
+        began = time.perf_counter()
+        harness = plain.build(sim)
+        plain_build_s = time.perf_counter() - began
+        results["plain"] = plain.run_tile_jobs(harness, [job] * runs)
+    expected = golden.matmul(a, b, config.acc_width)
+    for name, outcomes in results.items():
+        for result in outcomes:
+            if not np.array_equal(program.output(config, result["read"][0]), expected):
+                raise SystemExit(f"{size}x{size}: {name} result differs from numpy")
+    counted = {result["counters"]["cycles"] for outcomes in results.values()
+               for result in outcomes}
+    if len(counted) != 1:
+        raise SystemExit(f"{size}x{size}: cycle counts differ between runs: {counted}")
+    (cycles,) = counted
+    # Rates from just before the start pulse until done is seen, fastest run of each.
+    best = {name: min(outcomes, key=lambda result: result["wall"]["compute_s"])
+            for name, outcomes in results.items()}
+    rates = {name: cycles / result["wall"]["compute_s"] for name, result in best.items()}
+    counters, wall = best["cocotb"]["counters"], best["cocotb"]["wall"]
     predicted = predict_program(config, program.commands).cycles
     return {
         "size": f"{size}x{size}", "gemm": f"{m}x{k}x{n}", "build_s": build_s,
-        "cycles": counters["cycles"], "model_error": predicted / counters["cycles"] - 1,
-        "array_busy": counters["array_busy"] / counters["cycles"],
-        "cycles_per_s": counters["cycles"] / wall["compute_s"],
+        "plain_build_s": plain_build_s,
+        "cycles": cycles, "model_error": predicted / cycles - 1,
+        "array_busy": counters["array_busy"] / cycles,
+        "cycles_per_s": rates["cocotb"], "plain_cycles_per_s": rates.get("plain"),
         "dram_words": len(job["dram"]), "load_s": wall["load_s"],
         "readback_words": sum(count for _, count in job["read"]),
-        "readback_s": wall["readback_s"], "run_s": run_s,
+        "readback_s": wall["readback_s"],
     }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16], metavar="N",
                         help="array sizes N (NxN) (default: %(default)s)")
     parser.add_argument("--k", type=int, default=4096, metavar="K",
                         help="reduction depth; cycles ~ 256 * K (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=1, metavar="RUNS",
+                        help="runs per simulator, the fastest reported (default: %(default)s)")
     parser.add_argument("--simulator", default="verilator", metavar="SIM",
-                        help="simulator (default: %(default)s)")
+                        help="simulator; the plain harness needs verilator "
+                             "(default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        raise SystemExit("--runs must be >= 1")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["ROOFTILE_CACHE"] = cache
-        print(f"{'tile':>6} {'GEMM':>14} {'build s':>8} {'cycles':>9} {'model':>7} "
-              f"{'busy':>5} {'cycles/s':>9} {'DRAM load':>16} {'readback':>15}", flush=True)
+        print(f"{'tile':>6} {'GEMM':>14} {'build s':>11} {'cycles':>9} {'model':>7} "
+              f"{'busy':>5} {'cocotb cyc/s':>12} {'plain cyc/s':>11} {'ratio':>5} "
+              f"{'DRAM load':>16} {'readback':>15}", flush=True)
         for size in args.sizes:
-            r = bench(size, args.k, args.simulator)
-            print(f"{r['size']:>6} {r['gemm']:>14} {r['build_s']:>8.1f} {r['cycles']:>9} "
+            r = bench(size, args.k, args.simulator, args.runs)
+            builds = f"{r['build_s']:.1f}"
+            rates = f"{'-':>11} {'-':>5}"
+            if r["plain_cycles_per_s"] is not None:
+                builds += f"+{r['plain_build_s']:.1f}"
+                rates = (f"{r['plain_cycles_per_s']:>11.0f} "
+                         f"{r['cycles_per_s'] / r['plain_cycles_per_s']:>5.2f}")
+            print(f"{r['size']:>6} {r['gemm']:>14} {builds:>11} {r['cycles']:>9} "
                   f"{r['model_error']:>+7.1%} {r['array_busy']:>5.0%} "
-                  f"{r['cycles_per_s']:>9.0f} {r['dram_words']:>7} w {r['load_s']:>5.1f} s "
+                  f"{r['cycles_per_s']:>12.0f} {rates} "
+                  f"{r['dram_words']:>7} w {r['load_s']:>5.1f} s "
                   f"{r['readback_words']:>6} w {r['readback_s']:>5.2f} s", flush=True)
     return 0
 

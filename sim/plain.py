@@ -13,9 +13,10 @@ from the Verilog) and interprets a small script, one operation a line:
 - ``mark NAME``: record the wall-clock time, for load and readback figures.
 
 The whole script is parsed before the model starts, so timings cover simulation only; the
-program prints the records as JSON. :func:`run_harness_jobs` drives
-:class:`~rooftile.hdl.harness.MatrixHarness` jobs exactly as the cocotb testbench
-(:mod:`rooftile.sim.tb_harness`) does and returns results in the same form as
+program prints the records as JSON. :func:`run_harness_jobs` and :func:`run_tile_jobs`
+drive :class:`~rooftile.hdl.harness.MatrixHarness` and :class:`~rooftile.hdl.tile.Tile`
+jobs exactly as the cocotb testbenches (:mod:`rooftile.sim.tb_harness`,
+:mod:`rooftile.sim.tb_tile`) do and return results in the same form as
 :func:`rooftile.sim.flow.run`; a top with the same host-port pattern needs only its own
 script.
 """
@@ -31,12 +32,13 @@ import time
 from pathlib import Path
 
 from ..hdl.matrix_unit import ExecCommand
+from ..hdl.tile import COUNTERS
 from .flow import BuildError, SimulationError, _tail, _write_if_changed
 from .packing import pack_lanes, pack_struct, unpack_lanes
 from .tools import prepare_simulator
 
 __all__ = ["PlainBuild", "ports", "main_cpp", "build", "run_script", "harness_script",
-           "run_harness_jobs"]
+           "tile_script", "run_harness_jobs", "run_tile_jobs"]
 
 #: Verilator options of the plain build: those of the cocotb flow (see ``flow.build``)
 #: with no ``--vpi``, so both compile the same model the same way.
@@ -364,35 +366,98 @@ def run_script(plain, script):
     return json.loads(done.stdout)
 
 
+def _host_writes(strobe, writes):
+    """Operations writing ``(addr, {port: value})`` items through the host port, one a
+    cycle with ``strobe`` high, as the cocotb testbenches do."""
+    ops = [f"set {strobe} 1"]
+    for addr, values in writes:
+        ops.append(f"set host_addr {addr:x}")
+        ops.extend(f"set {name} {value:x}" for name, value in values.items())
+        ops.append("tick 1")
+    ops.append(f"set {strobe} 0")
+    return ops
+
+
+def _job_script(load, start, max_cycles, outputs, addresses):
+    """One job the way the cocotb testbenches run it: ``load`` operations, ``start``
+    operations then a ``start`` pulse, clock until ``done``, record ``outputs``, then
+    read ``host_rdata`` at each of ``addresses`` (set, two cycles, read)."""
+    ops = ["mark load", *load, "mark compute", *start, "set start 1", "tick 1",
+           "set start 0", f"wait done {max_cycles}", "mark readback"]
+    ops += [f"get {name}" for name in outputs]
+    ops.append("tick 1")
+    for addr in addresses:
+        ops += [f"set host_addr {addr:x}", "tick 2", "get host_rdata"]
+    ops.append("mark end")
+    return ops
+
+
 def harness_script(config, port_map, job):
     """Operations that run one :class:`~rooftile.hdl.harness.MatrixHarness` job the way
     :func:`rooftile.sim.tb_harness.run_job` does: load through the host port, pulse
     ``start``, clock until ``done``, read counters and accumulator rows."""
-    ops = ["mark load"]
-
-    def host_write(addr, **values):
-        ops.append(f"set host_addr {addr:x}")
-        ops.extend(f"set {name} {value:x}" for name, value in values.items())
-        ops.append("tick 1")
-        ops.extend(f"set {name} 0" for name in values if name.startswith("host_write"))
-
-    for addr, row in enumerate(job["a"]):
-        host_write(addr, host_wdata=pack_lanes(row, config.data_width), host_write_a=1)
-    for addr, row in enumerate(job["b"]):
-        host_write(addr, host_wdata=pack_lanes(row, config.data_width), host_write_b=1)
+    load = []
+    for operand in ("a", "b"):
+        load += _host_writes(f"host_write_{operand}", [
+            (addr, {"host_wdata": pack_lanes(row, config.data_width)})
+            for addr, row in enumerate(job[operand])])
     layout = ExecCommand(config)
-    for addr, command in enumerate(job["commands"]):
-        host_write(addr, host_cmd=pack_struct(layout, command), host_write_cmd=1)
-    ops += ["mark compute", f"set count {len(job['commands']):x}", "set start 1", "tick 1",
-            "set start 0", f"wait done {job['max_cycles']}", "mark readback"]
+    load += _host_writes("host_write_cmd", [
+        (addr, {"host_cmd": pack_struct(layout, command)})
+        for addr, command in enumerate(job["commands"])])
     # Counters are the outputs other than done and the read data, as in the testbench.
-    ops += [f"get {name}" for name, (direction, _) in port_map.items()
-            if direction == "output" and name not in ("done", "host_rdata")]
-    ops.append("tick 1")
-    for addr in range(job["acc_rows"]):
-        ops += [f"set host_addr {addr:x}", "tick 2", "get host_rdata"]
-    ops.append("mark end")
-    return ops
+    counters = [name for name, (direction, _) in port_map.items()
+                if direction == "output" and name not in ("done", "host_rdata")]
+    return _job_script(load, [f"set count {len(job['commands']):x}"], job["max_cycles"],
+                       counters, range(job["acc_rows"]))
+
+
+def tile_script(job):
+    """Operations that run one :class:`~rooftile.hdl.tile.Tile` job the way
+    :func:`rooftile.sim.tb_tile.run_job` does: fill DRAM and the program memory, pulse
+    ``start``, clock until ``done``, read the counters and the job's DRAM ranges."""
+    load = _host_writes("host_write_dram", [(addr, {"host_wdata": word})
+                                            for addr, word in job["dram"]])
+    load += _host_writes("host_write_instr", [(addr, {"host_instr": word})
+                                              for addr, word in enumerate(job["program"])])
+    addresses = [addr for start, count in job["read"] for addr in range(start, start + count)]
+    return _job_script(load, [], job["max_cycles"], ["counters"], addresses)
+
+
+def _run_jobs(plain, scripts, limits):
+    """Reset, then run each job's script in one start of the plain harness.
+
+    Returns per job ``gets`` (``(port, value)`` in order), ``wall`` (``load_s``,
+    ``compute_s``, ``readback_s``), ``run_cycles`` and ``run_s`` (start to done)."""
+    # Every input starts at zero (as the testbenches drive strobes and start), then reset.
+    script = [f"set {name} 0" for name, (direction, _) in plain.ports.items()
+              if direction == "input" and name != "clk"]
+    script += ["set rst 1", "tick 2", "set rst 0"]
+    for ops in scripts:
+        script += ops
+    records = iter(run_script(plain, script))
+    results = []
+    for limit in limits:
+        marks, gets = {}, []
+        for record in records:
+            if "mark" in record:
+                marks[record["mark"]] = record["seconds"]
+                if record["mark"] == "end":
+                    break
+            elif "wait" in record:
+                if not record["reached"]:
+                    raise SimulationError(f"plain harness: done not raised within "
+                                          f"{limit} cycles")
+                waited = record
+            else:
+                gets.append((record["get"], int(record["value"], 16)))
+        results.append({
+            "gets": gets,
+            "wall": {"load_s": marks["compute"] - marks["load"],
+                     "compute_s": marks["readback"] - marks["compute"],
+                     "readback_s": marks["end"] - marks["readback"]},
+            "run_cycles": waited["cycles"], "run_s": waited["seconds"]})
+    return results
 
 
 def run_harness_jobs(plain, config, jobs):
@@ -407,35 +472,37 @@ def run_harness_jobs(plain, config, jobs):
     SimulationError
         The harness did not raise ``done`` within a job's ``max_cycles``.
     """
-    # Every input starts at zero (as the testbench drives strobes and start), then reset.
-    script = [f"set {name} 0" for name, (direction, _) in plain.ports.items()
-              if direction == "input" and name != "clk"]
-    script += ["set rst 1", "tick 2", "set rst 0"]
-    for job in jobs:
-        script += harness_script(config, plain.ports, job)
-    records = iter(run_script(plain, script))
-    results = []
-    for job in jobs:
-        marks, counters, acc = {}, {}, []
-        for record in records:
-            if "mark" in record:
-                marks[record["mark"]] = record["seconds"]
-                if record["mark"] == "end":
-                    break
-            elif "wait" in record:
-                if not record["reached"]:
-                    raise SimulationError(f"plain harness: done not raised within "
-                                          f"{job['max_cycles']} cycles")
-                waited = record
-            elif record["get"] == "host_rdata":
-                acc.append(unpack_lanes(int(record["value"], 16), config.cols,
-                                        config.acc_width))
-            else:
-                counters[record["get"]] = int(record["value"], 16)
-        results.append({
-            "acc": acc, "counters": counters,
-            "wall": {"load_s": marks["compute"] - marks["load"],
-                     "compute_s": marks["readback"] - marks["compute"],
-                     "readback_s": marks["end"] - marks["readback"]},
-            "run_cycles": waited["cycles"], "run_s": waited["seconds"]})
+    results = _run_jobs(plain, [harness_script(config, plain.ports, job) for job in jobs],
+                        [job["max_cycles"] for job in jobs])
+    for result in results:
+        gets = result.pop("gets")
+        result["acc"] = [unpack_lanes(value, config.cols, config.acc_width)
+                         for name, value in gets if name == "host_rdata"]
+        result["counters"] = {name: value for name, value in gets if name != "host_rdata"}
+    return results
+
+
+def run_tile_jobs(plain, jobs):
+    """Run :class:`~rooftile.hdl.tile.Tile` ``jobs`` (the job format of
+    :mod:`rooftile.sim.tb_tile`) in one start of the plain harness.
+
+    Returns one dict per job like :func:`rooftile.sim.flow.run`: ``read`` (one word list
+    per requested range), ``counters`` (keyed by :data:`rooftile.hdl.tile.COUNTERS`),
+    ``wall`` (``load_s``, ``compute_s``, ``readback_s``) plus ``run_cycles`` and
+    ``run_s`` as for :func:`run_harness_jobs`.
+
+    Raises
+    ------
+    SimulationError
+        The tile did not raise ``done`` within a job's ``max_cycles``.
+    """
+    lane = plain.ports["counters"][1] // len(COUNTERS)
+    results = _run_jobs(plain, [tile_script(job) for job in jobs],
+                        [job["max_cycles"] for job in jobs])
+    for job, result in zip(jobs, results):
+        (_, packed), *reads = result.pop("gets")  # counters, then host_rdata words
+        result["counters"] = {name: packed >> (index * lane) & ((1 << lane) - 1)
+                              for index, name in enumerate(COUNTERS)}
+        words = iter(value for _, value in reads)
+        result["read"] = [[next(words) for _ in range(count)] for _, count in job["read"]]
     return results
