@@ -36,6 +36,19 @@ def add_tile_arguments(parser):
                        metavar="ROWS", help="accumulator rows (default: %(default)s)")
 
 
+def add_problem_arguments(parser, *, m, k, n):
+    """C[M, N] = A[M, K] @ B[K, N] with random operands from a seed."""
+    group = parser.add_argument_group("problem")
+    group.add_argument("--m", type=_positive, default=m, metavar="M",
+                       help="rows of A and C (default: %(default)s)")
+    group.add_argument("--k", type=_positive, default=k, metavar="K",
+                       help="reduction depth (default: %(default)s)")
+    group.add_argument("--n", type=_positive, default=n, metavar="N",
+                       help="columns of B and C (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=0, metavar="SEED",
+                       help="random seed for A and B (default: %(default)s)")
+
+
 def add_simulation_arguments(parser):
     from .tools import SIMULATORS
     group = parser.add_argument_group("simulation")
@@ -116,14 +129,7 @@ def build_parser():
         "matmul", help="run one random int matrix product on the RTL array and check it",
         description="Simulate C = A @ B on the systolic array RTL, compare bit-exactly "
                     "with numpy and report cycles against the analytical model.")
-    matmul.add_argument("--m", type=_positive, default=8, metavar="M",
-                        help="rows of A and C (default: %(default)s)")
-    matmul.add_argument("--k", type=_positive, default=64, metavar="K",
-                        help="reduction depth (default: %(default)s)")
-    matmul.add_argument("--n", type=_positive, default=8, metavar="N",
-                        help="columns of B and C (default: %(default)s)")
-    matmul.add_argument("--seed", type=int, default=0, metavar="SEED",
-                        help="random seed for A and B (default: %(default)s)")
+    add_problem_arguments(matmul, m=8, k=64, n=8)
     add_tile_arguments(matmul)
     add_simulation_arguments(matmul)
     matmul.set_defaults(run=run_matmul)
@@ -134,14 +140,7 @@ def build_parser():
         description="Compile C = A @ B into a tile program, run it on the tile RTL, compare "
                     "bit-exactly with numpy and print the performance counters against "
                     "the analytical tile model.")
-    gemm.add_argument("--m", type=_positive, default=32, metavar="M",
-                      help="rows of A and C (default: %(default)s)")
-    gemm.add_argument("--k", type=_positive, default=128, metavar="K",
-                      help="reduction depth (default: %(default)s)")
-    gemm.add_argument("--n", type=_positive, default=32, metavar="N",
-                      help="columns of B and C (default: %(default)s)")
-    gemm.add_argument("--seed", type=int, default=0, metavar="SEED",
-                      help="random seed for A and B (default: %(default)s)")
+    add_problem_arguments(gemm, m=32, k=128, n=32)
     gemm.add_argument("--dram-bytes-per-cycle", type=Fraction, default=Fraction(4),
                       metavar="BYTES", help="DRAM bandwidth, e.g. 2 or 7/4 "
                                             "(default: %(default)s)")

@@ -33,16 +33,13 @@ from pathlib import Path
 
 from ..hdl.matrix_unit import ExecCommand
 from ..hdl.tile import COUNTERS
-from .flow import BuildError, SimulationError, _tail, _write_if_changed
+from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
 from .packing import pack_lanes, pack_struct, unpack_lanes
 from .tools import prepare_simulator
 
 __all__ = ["PlainBuild", "ports", "main_cpp", "build", "run_script", "harness_script",
            "tile_script", "run_harness_jobs", "run_tile_jobs"]
 
-#: Verilator options of the plain build: those of the cocotb flow (see ``flow.build``)
-#: with no ``--vpi``, so both compile the same model the same way.
-VERILATOR_ARGS = ("-O3", "-Wno-fatal", "--no-public-flat-rw")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +310,7 @@ def build(flow_build, *, clock="clk"):
     _write_if_changed(main_path, main_cpp(top, port_map, clock))
     executable = directory / "obj" / f"plain_{top}"
     command = [verilator, "--cc", "--exe", "--build", "--build-jobs", "0",
-               "--top-module", top, *VERILATOR_ARGS,
+               "--top-module", top, *VERILATOR_ARGS,  # the cocotb flow's, without --vpi
                "-Mdir", str(directory / "obj"), "-o", executable.name,
                str(verilog_path), str(main_path)]
     key = hashlib.sha256(json.dumps(
