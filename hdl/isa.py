@@ -1,8 +1,13 @@
 """The tile's instruction set, defined once: the HDL decodes it, the compiler encodes it.
 
 Three decoupled units (load, execute, store) run from one instruction stream, in the
-spirit of the VTA accelerator: each instruction may wait for (pop) and signal (push)
-dependency tokens with its neighbours in the chain load -> execute -> store:
+spirit of the VTA accelerator. The execute unit runs both EXEC (a block on the systolic
+array) and SOFTMAX (a command of the vector unit), in program order and one at a time:
+a SOFTMAX starts once every earlier block is written to the accumulator, and the next
+EXEC once the SOFTMAX wrote its last probabilities, so a program needs no token between
+them. Each instruction may wait for (pop) and signal (push) dependency tokens with its
+unit's neighbours in the chain load -> execute -> store (a SOFTMAX pushes its tokens
+when its last probabilities are written):
 
 ====================  ===========================  ===========================
 unit                  ``prev`` neighbour           ``next`` neighbour
@@ -20,16 +25,19 @@ from amaranth.lib import data, enum
 from amaranth.utils import ceil_log2
 
 from .matrix_unit import ExecCommand
+from .vector_unit import KeyAxis, SoftmaxCommand, softmax_fields
 
-__all__ = ["Opcode", "Target", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs", "StoreArgs", "Instruction",
+__all__ = ["Opcode", "Target", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs", "StoreArgs",
+           "Instruction",
            "encode", "decode"]
 
 
-class Opcode(enum.Enum, shape=2):
+class Opcode(enum.Enum, shape=3):
     LOAD = 0
     EXEC = 1
     STORE = 2
     FINISH = 3
+    SOFTMAX = 4
 
 
 class Target(enum.Enum, shape=1):
@@ -57,14 +65,22 @@ def LoadArgs(config):
 
 
 def StoreArgs(config):
-    """Copy ``rows`` accumulator rows to DRAM words ``stride`` apart; ``elems`` int
-    results of each row are real data and count against bandwidth."""
+    """Copy ``rows`` accumulator rows to DRAM words ``stride`` apart; ``elems`` results of
+    each row are real data and count against bandwidth.
+
+    With ``narrow`` set, each result is requantised to an operand, as the next layer
+    reads it: ``clamp(acc >> shift)`` (arithmetic shift, i.e. rounding toward minus
+    infinity, saturated to ``data_width`` bits), packed like a loaded operand row, and
+    ``elems * data_bytes`` count against bandwidth instead of ``elems * acc_bytes``.
+    """
     return data.StructLayout({
         "acc_addr": ceil_log2(config.acc_depth),
         "dram_addr": ceil_log2(config.dram_depth),
         "stride": ceil_log2(config.dram_depth),
         "rows": ceil_log2(config.acc_depth + 1),
         "elems": ceil_log2(config.cols + 1),
+        "narrow": 1,
+        "shift": ceil_log2(config.acc_width),
     })
 
 
@@ -76,11 +92,15 @@ def Instruction(config):
             "load": LoadArgs(config),
             "exec": ExecCommand(config),
             "store": StoreArgs(config),
+            "softmax": SoftmaxCommand(config),
         }),
     })
 
 
-_ARGS = {"LOAD": "load", "EXEC": "exec", "STORE": "store"}
+_ARGS = {"LOAD": "load", "EXEC": "exec", "STORE": "store", "SOFTMAX": "softmax"}
+_ENUM_FIELDS = {"target": Target, "axis": KeyAxis}
+#: Fields that count work: zero would leave a unit that never signals its tokens.
+_COUNT_FIELDS = ("rows", "steps", "segments", "count")
 
 
 def encode(config, opcode, deps=(), **args):
@@ -102,15 +122,17 @@ def encode(config, opcode, deps=(), **args):
     else:
         member = _ARGS[opcode.name]
         arg_layout = Instruction(config)["args"].shape[member].shape
+        if opcode is Opcode.SOFTMAX:
+            args = softmax_fields(config, **args)
         for name, value in args.items():
             if name not in arg_layout.members:
                 raise ValueError(f"{opcode.name} has no field {name!r}; fields: "
                                  f"{', '.join(arg_layout.members)}")
-            if name == "target":
-                args[name] = Target[value] if isinstance(value, str) else Target(value)
+            if name in _ENUM_FIELDS:
+                kind = _ENUM_FIELDS[name]
+                args[name] = kind[value] if isinstance(value, str) else kind(value)
                 continue
-            if name in ("rows", "steps") and int(value) < 1:
-                # A unit that moves nothing would never signal its tokens.
+            if name in _COUNT_FIELDS and int(value) < 1:
                 raise ValueError(f"{opcode.name}.{name} must be >= 1, got {value}")
             width = Shape.cast(arg_layout[name].shape).width
             if not 0 <= int(value) < (1 << width):

@@ -1,6 +1,6 @@
 """The tile: instruction fetch, decoupled load / execute / store units, DRAM and counters."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -8,6 +8,7 @@ from amaranth.utils import ceil_log2
 from .dram import Dram
 from .isa import Instruction, Opcode, Target
 from .matrix_unit import add_matrix_unit
+from .vector_unit import VectorUnit
 
 __all__ = ["Tile", "COUNTERS", "TOKENS", "COUNTER_WIDTH"]
 
@@ -26,6 +27,7 @@ COUNTERS = (
     "exec_wait_store",       # execute waiting on a store token (accumulator not free)
     "store_wait_exec",       # store waiting on an execute token (results not ready)
     "load_wait_exec",        # load waiting on an execute token (buffer not free)
+    "vector_busy",           # the vector unit works on a softmax
 )
 
 #: Dependency-token counters, in the order of the ``tokens`` status port's lanes.
@@ -113,9 +115,10 @@ class Tile(wiring.Component):
         m.d.comb += fetched.eq(fetch_port.data)
         target_ready = Signal()
         with m.Switch(fetched.opcode):
-            for opcode, name in ((Opcode.LOAD, "load"), (Opcode.EXEC, "exec"),
-                                 (Opcode.STORE, "store")):
-                with m.Case(opcode):
+            for opcodes, name in (((Opcode.LOAD,), "load"),
+                                  ((Opcode.EXEC, Opcode.SOFTMAX), "exec"),
+                                  ((Opcode.STORE,), "store")):
+                with m.Case(*opcodes):
                     m.d.comb += [target_ready.eq(queues[name].w_rdy),
                                  queues[name].w_en.eq(held),
                                  queues[name].w_data.eq(fetched)]
@@ -191,30 +194,54 @@ class Tile(wiring.Component):
                          port.en.eq(dram.resp_valid & (response.target == target))]
         m.d.comb += push["load_to_exec"].eq(dram.resp_valid & response.push)
 
-        # --- Execute unit: blocks to the matrix unit. The operand buffers are free
-        # once the block's last step is read (push_prev); its results are ready once
-        # its last row is written (push_next), which may be several blocks later.
+        # --- Execute unit: blocks to the matrix unit, softmax commands to the vector
+        # unit. A block's operand buffers are free once its last step is read
+        # (push_prev); its results are ready once its last row is written (push_next),
+        # which may be several blocks later. A softmax waits for every earlier block's
+        # results and holds back later blocks until its probabilities are written; its
+        # tokens are pushed then.
         exec_head = head("exec")
         exec_ok = ((~exec_head.deps.pop_prev | (tokens["load_to_exec"] != 0)) &
                    (~exec_head.deps.pop_next | (tokens["store_to_exec"] != 0)))
+        m.submodules.vector = vector = VectorUnit(cfg)
+        wiring.connect(m, vector.acc_read, acc.read_port())
+        wiring.connect(m, vector.sp_write, sp_b.write_port())
+        softmax_pending = Signal()   # accepted, last probabilities not yet written
+        softmax_push = Signal(data.StructLayout({"prev": 1, "next": 1}))
         m.submodules.exec_pushes = exec_pushes = fifo.SyncFIFO(
             width=1, depth=unit.blocks_in_flight + 1)
-        exec_valid = queues["exec"].r_rdy & exec_ok & exec_pushes.w_rdy
+        is_softmax = exec_head.opcode == Opcode.SOFTMAX
+        exec_valid = (queues["exec"].r_rdy & ~is_softmax & exec_ok & exec_pushes.w_rdy &
+                      ~softmax_pending)
         exec_go = exec_valid & unit.cmd.ready
+        softmax_valid = (queues["exec"].r_rdy & is_softmax & exec_ok & ~softmax_pending &
+                         unit.idle & ~exec_pushes.r_rdy)
+        softmax_go = softmax_valid & vector.cmd.ready
+        exec_take = exec_go | softmax_go
+        with m.If(softmax_go):
+            m.d.sync += [softmax_pending.eq(1),
+                         softmax_push.prev.eq(exec_head.deps.push_prev),
+                         softmax_push.next.eq(exec_head.deps.push_next)]
+        with m.Elif(vector.done):
+            m.d.sync += softmax_pending.eq(0)
         feeding_push = Signal()
         with m.If(exec_go):
             m.d.sync += feeding_push.eq(exec_head.deps.push_prev)
         m.d.comb += [
             unit.cmd.valid.eq(exec_valid),
             unit.cmd.payload.eq(exec_head.args.exec),
-            queues["exec"].r_en.eq(exec_go),
-            pop["load_to_exec"].eq(exec_go & exec_head.deps.pop_prev),
-            pop["store_to_exec"].eq(exec_go & exec_head.deps.pop_next),
-            push["exec_to_load"].eq(unit.block_fed & feeding_push),
+            vector.cmd.valid.eq(softmax_valid),
+            vector.cmd.payload.eq(exec_head.args.softmax),
+            queues["exec"].r_en.eq(exec_take),
+            pop["load_to_exec"].eq(exec_take & exec_head.deps.pop_prev),
+            pop["store_to_exec"].eq(exec_take & exec_head.deps.pop_next),
+            push["exec_to_load"].eq((unit.block_fed & feeding_push) |
+                                    (vector.done & softmax_push.prev)),
             exec_pushes.w_en.eq(exec_go),
             exec_pushes.w_data.eq(exec_head.deps.push_next),
             exec_pushes.r_en.eq(unit.block_written),
-            push["exec_to_store"].eq(unit.block_written & exec_pushes.r_data),
+            push["exec_to_store"].eq((unit.block_written & exec_pushes.r_data) |
+                                     (vector.done & softmax_push.next)),
         ]
 
         # --- Store unit: accumulator rows to strided DRAM words.
@@ -236,13 +263,23 @@ class Tile(wiring.Component):
                          store_push.eq(store_head.deps.push_prev),
                          store_busy.eq(1), store_reading.eq(0)]
         store_last = store_row + 1 == store_args.rows
+        # Requantised results: each lane shifted, saturated and packed as an operand.
+        low, high = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1
+        narrowed = Signal(data.ArrayLayout(signed(cfg.data_width), cfg.cols))
+        for j in range(cfg.cols):
+            shifted = Signal(signed(cfg.acc_width), name=f"store_shifted_{j}")
+            m.d.comb += shifted.eq(store_read.data[j] >> store_args.shift)
+            m.d.comb += narrowed[j].eq(Mux(shifted > high, high,
+                                           Mux(shifted < low, low, shifted)))
         m.d.comb += [
             store_read.addr.eq(store_args.acc_addr + store_row),
             store_read.en.eq(store_busy & ~store_reading),
             dram.write_valid.eq(store_busy & store_reading),
             dram.write_addr.eq(store_addr),
-            dram.write_data.eq(store_read.data),
-            dram.write_bytes.eq(store_args.elems * cfg.acc_bytes),
+            dram.write_data.eq(Mux(store_args.narrow, narrowed.as_value(),
+                                   store_read.data.as_value())),
+            dram.write_bytes.eq(store_args.elems * Mux(store_args.narrow, cfg.data_bytes,
+                                                       cfg.acc_bytes)),
         ]
         with m.If(store_busy & ~store_reading):
             m.d.sync += store_reading.eq(1)
@@ -254,7 +291,8 @@ class Tile(wiring.Component):
                 m.d.comb += push["store_to_exec"].eq(store_push)
 
         # --- Completion, counters and status.
-        exec_busy = queues["exec"].r_rdy | ~unit.idle | exec_pushes.r_rdy
+        exec_busy = (queues["exec"].r_rdy | ~unit.idle | exec_pushes.r_rdy |
+                     softmax_pending | ~vector.idle)
         quiet = (~fetching & ~load_busy & ~dram.busy & ~exec_busy & ~store_busy &
                  ~queues["load"].r_rdy & ~queues["store"].r_rdy)
         with m.If(~self.start & running & quiet):
@@ -275,6 +313,7 @@ class Tile(wiring.Component):
                                store_head.deps.pop_prev & (tokens["exec_to_store"] == 0),
             "load_wait_exec": ~load_busy & queues["load"].r_rdy &
                               load_head.deps.pop_next & (tokens["exec_to_load"] == 0),
+            "vector_busy": ~vector.idle,
         }
         for index, name in enumerate(COUNTERS):
             counter = self.counters[index]

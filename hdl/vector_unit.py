@@ -59,8 +59,8 @@ from .matrix_unit import acc_row, operand_row
 
 __all__ = ["EXP_LUT_BITS", "SCALE_BITS", "SHIFT_BITS", "RECIP_BITS", "DIV_BITS_PER_CYCLE",
            "DIV_CYCLES", "PIPELINE_CYCLES", "DONE_LATENCY", "exp_bits", "exp2_table",
-           "softmax_scale", "KeyAxis", "SoftmaxCommand", "softmax_command", "command_cycles",
-           "VectorUnit"]
+           "softmax_scale", "KeyAxis", "SoftmaxCommand", "softmax_fields", "softmax_command",
+           "command_cycles", "VectorUnit"]
 
 #: Fractional bits of the base-2 exponent: the exp table has ``2**EXP_LUT_BITS`` entries.
 EXP_LUT_BITS = 5
@@ -187,21 +187,21 @@ def SoftmaxCommand(config):
     })
 
 
-def softmax_command(config, *, axis, src, segments, count, dst, scale, shift, pad=0,
-                    row_step=None, seg_step=1):
-    """Pack a :func:`SoftmaxCommand` into an int, refusing what the hardware would
+def softmax_fields(config, *, axis, src, segments, count, dst, scale, shift, pad=0,
+                   row_step=None, seg_step=1):
+    """The fields of a :func:`SoftmaxCommand`, checked: refuses what the hardware would
     silently do wrong (nothing to do, addresses past the end, fields that overflow).
 
-    ``row_step`` defaults to ``segments`` (groups one after another).
+    ``row_step`` defaults to ``segments`` (groups one after another). The instruction
+    encoder (:func:`rooftile.hdl.isa.encode`) and :func:`softmax_command` both use it.
 
     Raises
     ------
-    ValueError
+    ValueError, TypeError
         Naming the field, its value and the allowed range.
     """
     axis = KeyAxis[axis] if isinstance(axis, str) else KeyAxis(axis)
     row_step = segments if row_step is None else row_step
-    layout = SoftmaxCommand(config)
     fields = dict(src=src, row_step=row_step, seg_step=seg_step, segments=segments,
                   count=count, pad=pad, dst=dst, scale=scale, shift=shift)
     for name, value in fields.items():
@@ -222,7 +222,12 @@ def softmax_command(config, *, axis, src, segments, count, dst, scale, shift, pa
     if dst < 0 or dst + count * segments > config.sp_depth:
         raise ValueError(f"scratchpad entries dst={dst}..{dst + count * segments - 1} lie "
                          f"outside [0, sp_depth={config.sp_depth})")
-    return layout.const({"axis": axis, **fields}).as_value().value
+    return {"axis": axis, **fields}
+
+
+def softmax_command(config, **fields):
+    """Pack checked :func:`softmax_fields` into an int."""
+    return SoftmaxCommand(config).const(softmax_fields(config, **fields)).as_value().value
 
 
 def command_cycles(segments, count):

@@ -20,7 +20,8 @@ import numpy as np
 
 from rooftile.hdl.params import TileConfig
 from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm, cycle_bound
+from rooftile.sim.gemm import compile_gemm
+from rooftile.sim.tile_model import cycle_bound
 from rooftile.sim.tile_model import predict_program
 
 
@@ -39,7 +40,7 @@ def bench(size, k, simulator, runs):
     b = rng.integers(-128, 128, (k, n))
     program = compile_gemm(config, m, k, n)
     job = {"dram": program.dram_image(config, a, b), "program": program.instructions,
-           "read": program.read_ranges(config), "max_cycles": cycle_bound(config, program)}
+           "read": program.read_ranges(config), "max_cycles": cycle_bound(config, program.commands)}
     began = time.perf_counter()
     sim = flow.build(config, "tile", simulator=simulator)
     build_s = time.perf_counter() - began

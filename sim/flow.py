@@ -64,6 +64,13 @@ VERILATOR_ARGS = (
 )
 
 
+#: Icarus runs `always @*` blocks only on an input event; yosys triggers each once with
+#: an initialised dummy reg, which under the runner's -g2012 is set before time zero
+#: (SystemVerilog) and triggers nothing, so a block whose inputs never change (an idle
+#: unit's FSM outputs) stays X. Verilog-2005 initialises at time zero, an event.
+ICARUS_ARGS = ("-g2005",)
+
+
 def _source_digest():
     """Hash of the HDL sources, build flags and tool versions, so an edited design or a
     changed flag never reuses a stale build."""
@@ -71,7 +78,7 @@ def _source_digest():
     h = hashlib.sha256()
     for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
         h.update(path.name.encode() + path.read_bytes())
-    h.update(" ".join(VERILATOR_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
+    h.update(" ".join(VERILATOR_ARGS + ICARUS_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
     return h.hexdigest()[:10]
@@ -166,6 +173,8 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
         build_args = list(VERILATOR_ARGS)
         if waves:
             build_args.append("--trace-fst")
+    else:
+        build_args = list(ICARUS_ARGS)
     runner = get_runner(simulator)
     log = directory / "build.log"
     try:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..hdl.isa import encode
 from . import flow, golden
+from .tile_model import cycle_bound
 from .packing import pack_lanes, unpack_lanes
 
 __all__ = ["GemmProgram", "compile_gemm", "run_gemms"]
@@ -45,6 +46,18 @@ class GemmProgram:
     k_tile: int
     panel: tuple     # (mt, nt) output blocks sharing each loaded k-tile
     commands: list   # (opcode, deps, args) as encoded, for models and inspection
+    out_shift: int | None = None   # narrow stores: C requantised by this shift
+
+    def out_width(self, config):
+        """Bits of one stored result lane."""
+        return config.acc_width if self.out_shift is None else config.data_width
+
+    def expected(self, config, a, b):
+        """The golden C as this program stores it."""
+        c = golden.matmul(a, b, config.acc_width)
+        if self.out_shift is None:
+            return c
+        return golden.requantize(c, self.out_shift, config.data_width)
 
     def dram_image(self, config, a, b):
         """``(addr, word)`` pairs for A and B in this program's layout."""
@@ -81,12 +94,17 @@ class GemmProgram:
         for index, word in enumerate(words):
             block, i = divmod(index, r)
             mi, nj = divmod(block, nb)
-            out[mi * r + i, nj * c:(nj + 1) * c] = unpack_lanes(word, c, config.acc_width)
+            out[mi * r + i, nj * c:(nj + 1) * c] = unpack_lanes(word, c,
+                                                                 self.out_width(config))
         return out[:m, :n]
 
 
-def compile_gemm(config, m, k, n):
+def compile_gemm(config, m, k, n, *, out_shift=None):
     """Compile ``C[m, n] = A[m, k] @ B[k, n]`` for ``config``.
+
+    ``out_shift`` requantises C to operands (narrow stores, see
+    :func:`~rooftile.hdl.isa.StoreArgs`), as a layer whose output feeds the next does;
+    None stores the ``acc_width`` sums.
 
     Raises
     ------
@@ -162,7 +180,8 @@ def compile_gemm(config, m, k, n):
             tile += 1
         stores = [("STORE", set(), {
             "acc_addr": acc_addr(mi, nj), "dram_addr": c_base + (mi * nb + nj) * r,
-            "stride": 1, "rows": min(r, m - mi * r), "elems": min(c, n - nj * c)})
+            "stride": 1, "rows": min(r, m - mi * r), "elems": min(c, n - nj * c),
+            **({} if out_shift is None else {"narrow": 1, "shift": out_shift})})
             for mi, nj in blocks]
         stores[0][1].add("pop_prev")
         stores[-1][1].add("push_prev")
@@ -174,20 +193,7 @@ def compile_gemm(config, m, k, n):
                          f"is {config.program_depth}")
     instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
     return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
-                       (mt, nt), commands)
-
-
-def cycle_bound(config, program):
-    """A generous cycle limit: every byte at the DRAM rate, every step, and per
-    instruction a full latency and array pass, all serialised, times two."""
-    m, k, n = program.shape
-    mb, nb = _ceil_div(m, config.rows), _ceil_div(n, config.cols)
-    traffic = mb * nb * k * (config.rows + config.cols) * config.data_bytes \
-        + mb * nb * config.rows * config.cols * config.acc_bytes
-    per_instruction = config.dram_latency + 2 * config.rows + config.cols + 8
-    serial = (traffic / float(config.dram_bytes_per_cycle) + mb * nb * k
-              + len(program.instructions) * per_instruction)
-    return int(2 * serial) + 1000
+                       (mt, nt), commands, out_shift)
 
 
 @dataclasses.dataclass
@@ -203,23 +209,24 @@ class GemmResult:
         return bool(np.array_equal(self.output, self.expected))
 
 
-def run_gemms(config, cases, *, simulator="verilator", waves=False):
+def run_gemms(config, cases, *, out_shift=None, simulator="verilator", waves=False):
     """Compile and run ``(a, b)`` GEMMs in one simulator start; check against numpy."""
     programs, jobs = [], []
     for a, b in cases:
         a, b = np.asarray(a), np.asarray(b)
-        program = compile_gemm(config, a.shape[0], a.shape[1], b.shape[1])
+        program = compile_gemm(config, a.shape[0], a.shape[1], b.shape[1],
+                               out_shift=out_shift)
         programs.append(program)
         jobs.append({"dram": program.dram_image(config, a, b),
                      "program": program.instructions,
                      "read": program.read_ranges(config),
-                     "max_cycles": cycle_bound(config, program)})
+                     "max_cycles": cycle_bound(config, program.commands)})
     sim = flow.build(config, "tile", simulator=simulator, waves=waves)
     results = []
     for (a, b), program, result in zip(cases, programs, flow.run(sim, jobs)):
         results.append(GemmResult(
             shape=program.shape,
             output=program.output(config, result["read"][0]),
-            expected=golden.matmul(a, b, config.acc_width),
+            expected=program.expected(config, a, b),
             counters=result["counters"], wall=result["wall"]))
     return results

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..hdl.vector_unit import EXP_LUT_BITS, RECIP_BITS, exp_bits
 
-__all__ = ["wrap", "matmul", "softmax_fixed"]
+__all__ = ["wrap", "matmul", "requantize", "softmax_fixed"]
 
 
 def wrap(values, bits):
@@ -20,6 +20,13 @@ def matmul(a, b, acc_width, c=None):
     b = np.asarray(b, dtype=np.int64)
     result = a @ b if c is None else np.asarray(c, dtype=np.int64) + a @ b
     return wrap(result, acc_width)
+
+
+def requantize(values, shift, data_width):
+    """A narrow STORE: ``clamp(values >> shift)`` to signed ``data_width`` bits
+    (arithmetic shift: rounds toward minus infinity)."""
+    low, high = -(1 << (data_width - 1)), (1 << (data_width - 1)) - 1
+    return np.clip(np.asarray(values, dtype=np.int64) >> shift, low, high)
 
 
 def softmax_fixed(scores, scale, shift, data_width=8):

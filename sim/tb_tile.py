@@ -21,6 +21,11 @@ def _lanes(value, width, count):
 
 
 def _diagnosis(dut, limit):
+    status = (dut.done, dut.status_pc, dut.status_tokens, dut.status_units)
+    if not all(signal.value.is_resolvable for signal in status):
+        return (f"tile did not finish within {limit} cycles and its status holds X/Z bits "
+                f"(an uninitialised register or memory reached control logic): " +
+                ", ".join(f"{signal._name}={signal.value}" for signal in status))
     tokens = dict(zip(TOKENS, _lanes(int(dut.status_tokens.value), 8, len(TOKENS))))
     units = int(dut.status_units.value)
     fetching, load_busy, exec_busy, store_busy = (units >> i & 1 for i in range(4))

@@ -10,7 +10,10 @@ the RTL, with each instruction's duration taken from the hardware's structure:
   ``drain_interval`` after the previous block's; its results are written
   ``2 * rows + cols`` cycles after its last step (skew, drain up the column, de-skew);
 - a STORE takes two cycles per row (accumulator read, DRAM write), or longer when
-  bandwidth-bound.
+  bandwidth-bound;
+- a SOFTMAX (execute unit) starts once every earlier block is written and takes
+  :func:`~rooftile.hdl.vector_unit.command_cycles`; the next EXEC starts after its
+  last write.
 
 The DRAM serves loads first-come first-served and follows the token bucket's credit
 from one transfer to the next; a store's writes take priority and delay the loads
@@ -24,8 +27,10 @@ The tests bound its error against the RTL.
 import dataclasses
 
 from ..hdl.isa import Opcode
+from ..hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
+from ..hdl.vector_unit import command_cycles
 
-__all__ = ["Prediction", "predict_program"]
+__all__ = ["Prediction", "predict_program", "cycle_bound"]
 
 #: Cycles from start until instruction ``i`` can be taken by its unit: fetch reads the
 #: program memory, dispatches into a buffered queue, and the unit sees it one cycle on.
@@ -41,6 +46,7 @@ class Prediction:
     array_busy: int
     bytes_read: int
     bytes_written: int
+    vector_busy: int
 
 
 class _Dram:
@@ -90,7 +96,10 @@ def predict_program(config, commands):
     units = {Opcode.LOAD: [], Opcode.EXEC: [], Opcode.STORE: []}
     for index, (opcode, deps, args) in enumerate(commands):
         opcode = Opcode[opcode] if isinstance(opcode, str) else opcode
-        if opcode in units:
+        if opcode is Opcode.SOFTMAX:   # runs in the execute unit's queue
+            units[Opcode.EXEC].append((index + FETCH_LATENCY, set(deps),
+                                       {"softmax": args}))
+        elif opcode in units:
             units[opcode].append((index + FETCH_LATENCY, set(deps), args))
 
     # Token -> times at which each push becomes visible (in push order).
@@ -104,9 +113,10 @@ def predict_program(config, commands):
     free = {opcode: 0 for opcode in units}
     dram = _Dram(config)
     last_step = None
+    last_written = 0       # the latest block's last accumulator write
     last_load_push = None  # (token, index) of the latest load's push, to stretch it
     finish = 0
-    array_busy = bytes_read = bytes_written = 0
+    array_busy = bytes_read = bytes_written = vector_busy = 0
 
     def ready_time(opcode):
         """Earliest take time of the unit's next instruction, or None if it waits on a
@@ -147,6 +157,17 @@ def predict_program(config, commands):
                 last_load_push = (push_next, len(pushes[push_next]) - 1)
             bytes_read += args["rows"] * row_bytes
             finish = max(finish, landed)
+        elif opcode is Opcode.EXEC and "softmax" in args:
+            softmax = args["softmax"]
+            take = max(take, last_written + 1)
+            busy = command_cycles(softmax["segments"], softmax["count"])
+            done = take + busy + SOFTMAX_DONE_LATENCY - 1
+            vector_busy += busy + SOFTMAX_DONE_LATENCY - 1
+            free[opcode] = done + 1
+            for flag, token in (("push_prev", push_prev), ("push_next", push_next)):
+                if flag in deps:
+                    pushes[token].append(done + 1)
+            finish = max(finish, done)
         elif opcode is Opcode.EXEC:
             steps = args["steps"]
             last = take + steps
@@ -156,13 +177,15 @@ def predict_program(config, commands):
             free[opcode] = last
             array_busy += steps
             written = last + 2 * config.rows + config.cols
+            last_written = max(last_written, written)
             if "push_prev" in deps:
                 pushes[push_prev].append(last + 1)
             if "push_next" in deps:
                 pushes[push_next].append(written + 1)
             finish = max(finish, written)
         else:
-            row_bytes = args["elems"] * config.acc_bytes
+            row_bytes = args["elems"] * (config.data_bytes if args.get("narrow")
+                                         else config.acc_bytes)
             busy_until = dram.free
             last_write = dram.write(take + 1, args["rows"], row_bytes)
             free[opcode] = last_write + 1
@@ -179,4 +202,26 @@ def predict_program(config, commands):
             bytes_written += args["rows"] * row_bytes
             finish = max(finish, last_write)
     return Prediction(cycles=int(round(finish)) + DONE_LATENCY, array_busy=array_busy,
-                      bytes_read=bytes_read, bytes_written=bytes_written)
+                      bytes_read=bytes_read, bytes_written=bytes_written,
+                      vector_busy=vector_busy)
+
+
+def cycle_bound(config, commands):
+    """A generous cycle limit for a hang check: every instruction run alone, one after
+    another (its bytes at the DRAM rate, its steps, a full latency and array pass),
+    times two."""
+    serial = 0
+    for opcode, _, args in commands:
+        opcode = Opcode[opcode] if isinstance(opcode, str) else opcode
+        if opcode is Opcode.LOAD:
+            serial += args["rows"] * (args["elems"] * config.data_bytes
+                                      / float(config.dram_bytes_per_cycle) + 1)
+        elif opcode is Opcode.STORE:
+            serial += args["rows"] * (args["elems"] * config.acc_bytes
+                                      / float(config.dram_bytes_per_cycle) + 2)
+        elif opcode is Opcode.EXEC:
+            serial += args["steps"]
+        elif opcode is Opcode.SOFTMAX:
+            serial += command_cycles(args["segments"], args["count"])
+        serial += config.dram_latency + 2 * config.rows + config.cols + 8
+    return int(2 * serial) + 1000

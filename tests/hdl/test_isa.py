@@ -2,6 +2,7 @@ import pytest
 
 from rooftile.hdl.isa import Instruction, Opcode, Target, decode, encode
 from rooftile.hdl.params import TileConfig
+from rooftile.hdl.vector_unit import KeyAxis
 
 CONFIG = TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=16, dram_depth=1024)
 
@@ -14,7 +15,11 @@ CONFIG = TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=16, dram_depth=1024)
      {"a_addr": 5, "b_addr": 32, "steps": 64, "acc_addr": 12, "accumulate": 1,
       "rows_used": 1, "cols_used": 4}),
     ("STORE", ("pop_prev", "push_prev"),
-     {"acc_addr": 15, "dram_addr": 0, "stride": 1, "rows": 16, "elems": 3}),
+     {"acc_addr": 15, "dram_addr": 0, "stride": 1, "rows": 16, "elems": 3, "narrow": 1,
+      "shift": 31}),
+    ("SOFTMAX", ("pop_prev", "push_next"),
+     {"axis": KeyAxis.ROWS, "src": 2, "row_step": 5, "seg_step": 1, "segments": 5,
+      "count": 2, "pad": 3, "dst": 50, "scale": 65535, "shift": 63}),
     ("FINISH", (), {}),
 ])
 def test_encode_decode_round_trip(opcode, deps, args):
@@ -24,8 +29,8 @@ def test_encode_decode_round_trip(opcode, deps, args):
 
 
 def test_opcode_sits_in_the_low_bits():
-    # The HDL decoder reads the opcode from bits [0, 2); pin the layout's order.
-    assert encode(CONFIG, "STORE", rows=1) & 0b11 == Opcode.STORE.value
+    # The HDL decoder reads the opcode from bits [0, 3); pin the layout's order.
+    assert encode(CONFIG, "STORE", rows=1) & 0b111 == Opcode.STORE.value
     assert encode(CONFIG, "FINISH") == Opcode.FINISH.value
 
 
@@ -39,5 +44,12 @@ def test_bad_fields_are_rejected_with_the_allowed_range():
         encode(CONFIG, "STORE", ("pop_both",))
     with pytest.raises(ValueError, match="EXEC.steps must be >= 1, got 0"):
         encode(CONFIG, "EXEC", steps=0)
+    # SOFTMAX goes through the vector unit's checks: addresses, not only widths.
+    with pytest.raises(ValueError, match=r"accumulator rows src=10..19 lie outside"):
+        encode(CONFIG, "SOFTMAX", axis="ROWS", src=10, segments=10, count=1, dst=0,
+               scale=1, shift=0)
+    with pytest.raises(ValueError, match="segments must be in"):
+        encode(CONFIG, "SOFTMAX", axis="LANES", src=0, segments=0, count=1, dst=0,
+               scale=1, shift=0)
     with pytest.raises(ValueError, match="FINISH takes no arguments"):
         encode(CONFIG, "FINISH", rows=1)

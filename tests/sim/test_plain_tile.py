@@ -7,7 +7,8 @@ import pytest
 from rooftile.hdl.params import TileConfig
 from rooftile.hdl.tile import COUNTERS
 from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm, cycle_bound
+from rooftile.sim.gemm import compile_gemm
+from rooftile.sim.tile_model import cycle_bound
 
 # The first configuration of test_tile_rtl.py, so both share one cached build.
 CONFIG = TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
@@ -18,7 +19,7 @@ def gemm_job(a, b):
     program = compile_gemm(CONFIG, a.shape[0], a.shape[1], b.shape[1])
     return program, {"dram": program.dram_image(CONFIG, a, b),
                      "program": program.instructions, "read": program.read_ranges(CONFIG),
-                     "max_cycles": cycle_bound(CONFIG, program)}
+                     "max_cycles": cycle_bound(CONFIG, program.commands)}
 
 
 def test_plain_tile_matches_cocotb_and_numpy():

@@ -76,6 +76,23 @@ def assert_model_agrees(config, result):
     assert predicted.bytes_written == result.counters["bytes_written"]
 
 
+def test_narrow_stores_requantise_and_saturate():
+    """``out_shift`` stores ``clamp(C >> shift)`` as operands: one byte per result."""
+    config = CONFIGS[1]
+    rng = np.random.default_rng(7)
+    cases = [(rng.integers(-128, 128, (6, 20)), rng.integers(-128, 128, (20, 7))),
+             (np.full((3, 90), -128), np.full((90, 5), -128)),    # saturates high
+             (np.full((2, 90), 127), np.full((90, 3), -128))]     # saturates low
+    results = run_gemms(config, cases, out_shift=12)
+    for result in results:
+        m, k, n = result.shape
+        assert result.exact, (result.output, result.expected)
+        assert result.counters["bytes_written"] == m * n * config.data_bytes
+    assert (results[1].output == 127).all() and (results[2].output == -128).all()
+    # Not everything saturates: the shift keeps random products in range.
+    assert np.abs(results[0].output).max() < 127
+
+
 def test_compute_bound_gemm_keeps_the_array_busy():
     """Large reuse and a DRAM word per cycle: the array computes >= 90% of cycles."""
     config = TileConfig(rows=8, cols=8, dram_bytes_per_cycle=32, dram_latency=32)
