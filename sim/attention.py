@@ -1,0 +1,357 @@
+"""Fused decode attention on the tile: scores, softmax and context without leaving the chip.
+
+One *instance* is one (sequence, K/V head) pair: ``G`` query rows that share one key and
+value matrix (``G = 1`` for MHA, the group size for GQA, every head for absorbed MLA),
+attending over ``T`` cached tokens:
+
+1. ``S^T = K @ Q^T`` on the systolic array: keys down the array rows (``M = T``),
+   queries across its columns (``N = G``), the key dimension as the reduction. The scores
+   stay in the accumulator, one row per key, one lane per query.
+2. ``P^T = softmax(S^T)`` down the rows (:class:`~rooftile.hdl.vector_unit.KeyAxis`
+   ``ROWS``): the vector unit writes one scratchpad-B entry per key, one lane per query,
+   which is the B operand of the next step as it stands.
+3. ``O^T = V^T @ P^T``: value dimensions down the rows, queries across the columns, keys
+   as the reduction; stored requantised (narrow) like any activation.
+
+DRAM layout per instance (zero padded to whole blocks):
+
+- ``K^T``, key block ``kb``: word ``k_base + kb * dk + d`` holds ``K[kb*R:(kb+1)*R, d]``;
+- ``Q^T``, query block ``qb``: word ``q_base + qb * dk + d`` holds ``Q[qb*C:(qb+1)*C, d]``;
+- ``V``, dimension block ``db``: word ``v_base + db * T + t`` holds ``V[t, db*R:(db+1)*R]``;
+- ``O^T``, block ``(qb, db)``: word ``o_base + (qb * DB + db) * R + i`` holds
+  ``O[qb*C:(qb+1)*C, db*R + i]``.
+
+NB: the reduction of step 1 runs over key dimensions and that of step 3 over keys, and a
+scratchpad entry is one reduction step, so keys are needed dimension-major and values
+token-major. When the values are part of the keys (MLA's latent serves as both) the tile
+still reads that part twice, once in each layout: an output-stationary array without a
+transposing load path cannot share it. ``bytes_read`` shows the cost.
+
+The score matrix of a whole instance must fit the accumulator (``G/C * T`` rows): the
+softmax is exact over the full row, not an online (flash) softmax, so ``T`` is what a
+scaled study shrinks.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..hdl.isa import encode
+from ..hdl.vector_unit import softmax_scale
+from . import flow, golden
+from .packing import pack_lanes, unpack_lanes
+from .tile_model import cycle_bound
+
+__all__ = ["AttentionShape", "AttentionProgram", "compile_attention", "run_attention",
+           "AttentionResult"]
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionShape:
+    """One attention op as simulated.
+
+    Members
+    -------
+    instances : int
+        Independent (sequence, K/V head) pairs, each with its own K and V.
+    queries : int
+        ``G``: query rows sharing one K and V.
+    context : int
+        ``T``: cached tokens attended to.
+    key_dim, value_dim : int
+        ``dk`` and ``dv``.
+    shared_values : bool
+        The values are the first ``dv`` key dimensions (absorbed MLA's latent).
+    """
+    instances: int
+    queries: int
+    context: int
+    key_dim: int
+    value_dim: int
+    shared_values: bool = False
+
+    def __post_init__(self):
+        for name in ("instances", "queries", "context", "key_dim", "value_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.shared_values and self.value_dim > self.key_dim:
+            raise ValueError(f"shared values need value_dim <= key_dim, got "
+                             f"{self.value_dim} > {self.key_dim}")
+
+    @property
+    def flop(self):
+        """Score and context GEMMs, 2 per MAC (the softmax is not counted)."""
+        return 2 * self.instances * self.queries * self.context * (self.key_dim
+                                                                   + self.value_dim)
+
+    def __str__(self):
+        shared = " V=K[:, :dv]" if self.shared_values else ""
+        return (f"{self.instances}x(G={self.queries} T={self.context} dk={self.key_dim} "
+                f"dv={self.value_dim}{shared})")
+
+
+@dataclasses.dataclass
+class AttentionProgram:
+    """A compiled attention op: instructions, DRAM layout and softmax parameters."""
+    shape: AttentionShape
+    instructions: list
+    commands: list      # (opcode, deps, args), for the model and inspection
+    bases: list         # per instance: dict of k, q, v, o word addresses
+    words: int
+    scale: int
+    shift: int
+    out_shift: int
+
+    def dram_image(self, config, q, k, v):
+        """``(addr, word)`` pairs for every instance's Q, K and V (``[I, G, dk]``,
+        ``[I, T, dk]``, ``[I, T, dv]``)."""
+        s, r, c = self.shape, config.rows, config.cols
+        dw = config.data_width
+        image = []
+        for i, base in enumerate(self.bases):
+            keys = np.zeros((_ceil_div(s.context, r) * r, s.key_dim), dtype=np.int64)
+            keys[:s.context] = k[i]
+            for kb in range(len(keys) // r):
+                for d in range(s.key_dim):
+                    image.append((base["k"] + kb * s.key_dim + d,
+                                  pack_lanes(keys[kb * r:(kb + 1) * r, d], dw)))
+            queries = np.zeros((_ceil_div(s.queries, c) * c, s.key_dim), dtype=np.int64)
+            queries[:s.queries] = q[i]
+            for qb in range(len(queries) // c):
+                for d in range(s.key_dim):
+                    image.append((base["q"] + qb * s.key_dim + d,
+                                  pack_lanes(queries[qb * c:(qb + 1) * c, d], dw)))
+            values = np.zeros((s.context, _ceil_div(s.value_dim, r) * r), dtype=np.int64)
+            values[:, :s.value_dim] = v[i]
+            for db in range(values.shape[1] // r):
+                for t in range(s.context):
+                    image.append((base["v"] + db * s.context + t,
+                                  pack_lanes(values[t, db * r:(db + 1) * r], dw)))
+        return image
+
+    def read_ranges(self, config):
+        blocks = _ceil_div(self.shape.queries, config.cols) * _ceil_div(self.shape.value_dim,
+                                                                        config.rows)
+        return [(base["o"], blocks * config.rows) for base in self.bases]
+
+    def output(self, config, reads):
+        """``O`` of every instance, ``[I, G, dv]``, from the words of :meth:`read_ranges`."""
+        s, r, c = self.shape, config.rows, config.cols
+        dbs = _ceil_div(s.value_dim, r)
+        out = np.zeros((s.instances, _ceil_div(s.queries, c) * c, dbs * r), dtype=np.int64)
+        for i, words in enumerate(reads):
+            for index, word in enumerate(words):
+                block, row = divmod(index, r)
+                qb, db = divmod(block, dbs)
+                out[i, qb * c:(qb + 1) * c, db * r + row] = unpack_lanes(word, c,
+                                                                         config.data_width)
+        return out[:, :s.queries, :s.value_dim]
+
+    def expected(self, config, q, k, v):
+        """The golden ``O``: integer scores, the fixed-point softmax, integer context,
+        the narrow store's requantisation."""
+        scores = golden.matmul(np.asarray(q), np.swapaxes(np.asarray(k), 1, 2),
+                               config.acc_width)
+        p = golden.softmax_fixed(scores, self.scale, self.shift, config.data_width)
+        context = golden.matmul(p, np.asarray(v), config.acc_width)
+        return golden.requantize(context, self.out_shift, config.data_width)
+
+    def random_inputs(self, config, rng):
+        """Uniform random ``q, k, v`` over the operand range (``v`` is part of ``k`` when
+        the values are shared)."""
+        s = self.shape
+        lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
+        q = rng.integers(lo, hi, (s.instances, s.queries, s.key_dim))
+        k = rng.integers(lo, hi, (s.instances, s.context, s.key_dim))
+        v = (k[:, :, :s.value_dim] if s.shared_values
+             else rng.integers(lo, hi, (s.instances, s.context, s.value_dim)))
+        return q, k, v
+
+
+def default_multiplier(config, key_dim):
+    """A score multiplier that gives uniform random operands logits of standard
+    deviation about 2, so the softmax is neither flat nor one-hot."""
+    # Variance of a uniform integer on [-2**(w-1), 2**(w-1)): (4**w - 1) / 12.
+    variance = ((1 << (2 * config.data_width)) - 1) / 12
+    return 2.0 / (variance * math.sqrt(key_dim))
+
+
+def compile_attention(config, shape, *, multiplier=None):
+    """Compile fused decode attention for ``shape`` on ``config``.
+
+    ``multiplier`` is the real value of one score unit (dequantisation scales times
+    ``1/sqrt(dk)``); the default suits uniform random operands.
+
+    Raises
+    ------
+    ValueError
+        A shape whose scores, scratchpad regions, program or data do not fit the tile;
+        the message names the limit and the TileConfig field to raise.
+    """
+    s, r, c = shape, config.rows, config.cols
+    multiplier = default_multiplier(config, s.key_dim) if multiplier is None else multiplier
+    scale, shift = softmax_scale(multiplier)
+    # P sums to about 2**(w-1) - 1 along the keys: shifting by w - 1 keeps O in range.
+    out_shift = config.data_width - 1
+    kbs, qbs, dbs = _ceil_div(s.context, r), _ceil_div(s.queries, c), _ceil_div(s.value_dim, r)
+    if max(s.key_dim, s.context) > config.max_reduction:
+        raise ValueError(f"key_dim={s.key_dim} and context={s.context} must not exceed "
+                         f"max_reduction={config.max_reduction}")
+    # Scratchpad A: two slots, for K^T blocks (dk entries) and V blocks (T entries).
+    slot = max(s.key_dim, s.context)
+    # Scratchpad B, per instance parity: Q^T (qbs * dk), then P^T (qbs * T).
+    q_region, p_offset = qbs * (s.key_dim + s.context), qbs * s.key_dim
+    # Accumulator: S^T (qbs * kbs * R rows), then O^T for each instance parity.
+    s_rows, o_rows = qbs * kbs * r, qbs * dbs * r
+    for need, have, what, field in (
+            (2 * slot, config.sp_depth, "two K/V slots of max(key_dim, context) entries",
+             "sp_depth"),
+            (2 * q_region, config.sp_depth, "Q^T and P^T for two instances", "sp_depth"),
+            (s_rows + 2 * o_rows, config.acc_depth,
+             "every score of an instance and two output regions", "acc_depth")):
+        if need > have:
+            raise ValueError(f"{shape} needs {need} entries for {what}, {field} is {have}; "
+                             f"raise {field} or shrink the context")
+
+    per_instance = kbs * s.key_dim + qbs * s.key_dim + dbs * s.context + qbs * dbs * r
+    words = s.instances * per_instance
+    if words > config.dram_depth:
+        raise ValueError(f"{shape} needs {words} DRAM words, dram_depth is "
+                         f"{config.dram_depth}")
+    bases = []
+    for i in range(s.instances):
+        k_base = i * per_instance
+        q_base = k_base + kbs * s.key_dim
+        v_base = q_base + qbs * s.key_dim
+        bases.append({"k": k_base, "q": q_base, "v": v_base, "o": v_base + dbs * s.context})
+
+    commands = []
+    use = 0   # scratchpad-A slot uses so far: use u fills slot u % 2
+
+    def stream_slot(loads, execs):
+        """One use of a scratchpad-A slot: its loads, then the blocks that read it."""
+        nonlocal use
+        if use >= 2:
+            loads[-1][1].add("pop_next")    # the slot was freed by use - 2
+        loads[-1][1].add("push_next")
+        execs[0][1].add("pop_prev")
+        execs[-1][1].add("push_prev")
+        commands.extend(loads + execs)
+        use += 1
+
+    for i, base in enumerate(bases):
+        q_sp = (i % 2) * q_region
+        p_sp = q_sp + p_offset
+        o_acc = s_rows + (i % 2) * o_rows
+
+        def cols_used(qb):
+            return min(c, s.queries - qb * c)
+
+        # 1. Scores S^T, one K^T block at a time against every query block.
+        for kb in range(kbs):
+            keys = min(r, s.context - kb * r)
+            loads = []
+            if kb == 0:
+                # Q^T of every block in one load; the last block may be partial.
+                full = s.queries // c
+                for first, count, elems in ((0, full, c), (full, qbs - full, cols_used(qbs - 1))):
+                    if count:
+                        loads.append(("LOAD", set(), {
+                            "target": "B", "dram_addr": base["q"] + first * s.key_dim,
+                            "stride": 1, "sp_addr": q_sp + first * s.key_dim,
+                            "rows": count * s.key_dim, "elems": elems}))
+            slot_sp = (use % 2) * slot
+            loads.append(("LOAD", set(), {
+                "target": "A", "dram_addr": base["k"] + kb * s.key_dim, "stride": 1,
+                "sp_addr": slot_sp, "rows": s.key_dim, "elems": keys}))
+            execs = [("EXEC", set(), {
+                "a_addr": slot_sp, "b_addr": q_sp + qb * s.key_dim, "steps": s.key_dim,
+                "acc_addr": (qb * kbs + kb) * r, "accumulate": 0,
+                "rows_used": keys, "cols_used": cols_used(qb)}) for qb in range(qbs)]
+            stream_slot(loads, execs)
+
+        # 2. Softmax down each query block's T score rows into P^T.
+        commands.append(("SOFTMAX", set(), {
+            "axis": "ROWS", "src": 0, "segments": s.context, "count": qbs,
+            "row_step": kbs * r, "seg_step": 1, "pad": 0, "dst": p_sp,
+            "scale": scale, "shift": shift}))
+
+        # 3. Context O^T, one V block at a time against every query block's P^T.
+        for db in range(dbs):
+            dims = min(r, s.value_dim - db * r)
+            slot_sp = (use % 2) * slot
+            loads = [("LOAD", set(), {
+                "target": "A", "dram_addr": base["v"] + db * s.context, "stride": 1,
+                "sp_addr": slot_sp, "rows": s.context, "elems": dims})]
+            execs = [("EXEC", set(), {
+                "a_addr": slot_sp, "b_addr": p_sp + qb * s.context, "steps": s.context,
+                "acc_addr": o_acc + (qb * dbs + db) * r, "accumulate": 0,
+                "rows_used": dims, "cols_used": cols_used(qb)}) for qb in range(qbs)]
+            if db == 0 and i >= 2:
+                execs[0][1].add("pop_next")   # output region drained by instance i - 2
+            if db == dbs - 1:
+                execs[-1][1].add("push_next")  # outputs written
+            stream_slot(loads, execs)
+
+        stores = [("STORE", set(), {
+            "acc_addr": o_acc + (qb * dbs + db) * r,
+            "dram_addr": base["o"] + (qb * dbs + db) * r, "stride": 1,
+            "rows": min(r, s.value_dim - db * r), "elems": cols_used(qb),
+            "narrow": 1, "shift": out_shift})
+            for qb in range(qbs) for db in range(dbs)]
+        stores[0][1].add("pop_prev")
+        stores[-1][1].add("push_prev")
+        commands.extend(stores)
+
+    commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
+    commands.append(("FINISH", (), {}))
+    if len(commands) > config.program_depth:
+        raise ValueError(f"{shape} needs {len(commands)} instructions, program_depth is "
+                         f"{config.program_depth}")
+    instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
+    return AttentionProgram(shape, instructions, commands, bases, words, scale, shift,
+                            out_shift)
+
+
+@dataclasses.dataclass
+class AttentionResult:
+    shape: AttentionShape
+    program: AttentionProgram
+    output: np.ndarray
+    expected: np.ndarray
+    counters: dict
+    wall: dict
+
+    @property
+    def exact(self):
+        return bool(np.array_equal(self.output, self.expected))
+
+
+def attention_job(config, program, q, k, v):
+    """The testbench job that runs ``program`` on these inputs."""
+    return {"dram": program.dram_image(config, q, k, v), "program": program.instructions,
+            "read": program.read_ranges(config),
+            "max_cycles": cycle_bound(config, program.commands)}
+
+
+def run_attention(config, shapes, *, seed=0, simulator="verilator", waves=False):
+    """Compile and run attention ops with seeded random inputs in one simulator start;
+    check every output against the numpy golden model."""
+    rng = np.random.default_rng(seed)
+    programs, inputs, jobs = [], [], []
+    for shape in shapes:
+        program = compile_attention(config, shape)
+        q, k, v = program.random_inputs(config, rng)
+        programs.append(program)
+        inputs.append((q, k, v))
+        jobs.append(attention_job(config, program, q, k, v))
+    sim = flow.build(config, "tile", simulator=simulator, waves=waves)
+    return [AttentionResult(program.shape, program, program.output(config, result["read"]),
+                            program.expected(config, *qkv), result["counters"], result["wall"])
+            for program, qkv, result in zip(programs, inputs, flow.run(sim, jobs))]
