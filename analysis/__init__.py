@@ -7,4 +7,7 @@
 - :mod:`.roofline`: attainable performance, bound, time and crossover batch sizes.
 - :mod:`.claims`: the headline claims of arXiv 2507.15465, computed.
 - :mod:`.report`, :mod:`.plots`, :mod:`.cli`: tidy tables, figures and ``rooftile roofline``.
+- :mod:`.comparison`, :mod:`.study_report`: RTL measurements next to the model and the
+  roofline, gap explanations from counters, and the files of ``rooftile study``.
+- :mod:`.area`: silicon area of a tile and of an attention unit, for iso-area comparisons.
 """

@@ -11,10 +11,32 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from .claims import SweepPoint
+from .comparison import ATTENTIONS, GROUPS, OpMeasurement, by_workload
 from .hardware import HardwareSpec, get_hardware
 from .report import OpRow
 
-__all__ = ["plot_roofline", "plot_intensity_vs_batch", "plot_time_breakdown"]
+__all__ = ["plot_roofline", "plot_intensity_vs_batch", "plot_time_breakdown", "plot_utilization_comparison",
+           "plot_tile_roofline", "plot_layer_time"]
+
+#: Marker of each analysis group in :func:`plot_tile_roofline`.
+GROUP_MARKERS = dict(zip(GROUPS, "osD^vP"))
+
+
+def _roof(ax, intensities: Sequence[float], peak: float, bandwidth: float, label: str) -> None:
+    """Draw ``min(peak, intensity x bandwidth)`` a decade either side of ``intensities``."""
+    x = np.logspace(np.log10(min(intensities)) - 1, np.log10(max(intensities)) + 1, 200)
+    ax.loglog(x, np.minimum(peak, x * bandwidth), color="black", label=label)
+
+
+def _stacked_bars(ax, categories: Sequence[str], series: Sequence[str], value) -> None:
+    """One bar per category, stacked from ``value(category, name)`` for each name of ``series``."""
+    bottom = np.zeros(len(categories))
+    colours = colormaps["tab20"].colors
+    for i, name in enumerate(series):
+        heights = np.array([value(category, name) for category in categories], dtype=float)
+        ax.bar(categories, heights, bottom=bottom, label=name, color=colours[i % len(colours)])
+        bottom += heights
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
 
 
 def _points(rows: Sequence[OpRow]) -> list[tuple[float, float, str, str]]:
@@ -43,11 +65,10 @@ def plot_roofline(rows: Sequence[OpRow], hw: "str | HardwareSpec", dtype: str = 
     finite = [row for row in rows if np.isfinite(row.intensity_flop_per_byte)]
     omitted = sorted({row.op for row in rows if not np.isfinite(row.intensity_flop_per_byte)})
     intensities = [row.intensity_flop_per_byte for row in finite] + [ridge]
-    x = np.logspace(np.log10(min(intensities)) - 1, np.log10(max(intensities)) + 1, 200)
 
     fig = Figure(figsize=(9, 6), layout="constrained")
     ax = fig.add_subplot()
-    ax.loglog(x, np.minimum(peak, x * hw.bandwidth_bytes_per_s), color="black", label=f"{hw.name} roof ({dtype})")
+    _roof(ax, intensities, peak, hw.bandwidth_bytes_per_s, f"{hw.name} roof ({dtype})")
     ax.axvline(ridge, color="grey", linestyle=":", label=f"ridge {ridge:.0f} FLOP/byte")
     # Ops cluster near the same intensity, so points carry numbers and a key names them.
     key = []
@@ -96,16 +117,114 @@ def plot_time_breakdown(rows: Sequence[OpRow]) -> Figure:
     ops = list(dict.fromkeys(row.op for row in rows))
     fig = Figure(figsize=(8, 6), layout="constrained")
     ax = fig.add_subplot()
-    bottom = np.zeros(len(layers))
-    colours = colormaps["tab20"].colors
-    for i, op in enumerate(ops):
-        times = np.array([sum(r.time_s for r in rows if r.layer == layer and r.op == op) for layer in layers]) * 1e6
-        ax.bar(layers, times, bottom=bottom, label=op, color=colours[i % len(colours)])
-        bottom += times
+    _stacked_bars(ax, layers, ops,
+                  lambda layer, op: sum(r.time_s for r in rows if r.layer == layer and r.op == op) * 1e6)
     ax.set_xlabel("Layer")
     ax.set_ylabel("Predicted time per layer [us]")
     first = rows[0]
     ax.set_title(f"{first.model} {first.phase} on {first.hardware}: batch {first.batch}, context {first.context}, "
                  f"{first.dtype}, EP={first.ep_devices}", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return fig
+
+
+def plot_utilization_comparison(measurements: Sequence[OpMeasurement]) -> Figure:
+    """Per op, grouped by workload: measured, tile-model and roofline array utilisation."""
+    series = (("measured (RTL)", "utilization"), ("tile model", "model_utilization"),
+              ("roofline", "roofline_utilization"))
+    ordered, positions, spans, x = [], [], [], 0
+    for workload, ops in by_workload(measurements).items():
+        spans.append((x + (len(ops) - 1) / 2, workload))
+        ordered += ops
+        positions += range(x, x + len(ops))
+        x += len(ops) + 1  # a blank slot between workloads
+    fig = Figure(figsize=(max(8, 0.5 * x + 2), 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / len(series)
+    for i, (label, metric) in enumerate(series):
+        ax.bar(np.array(positions) + (i - (len(series) - 1) / 2) * width,
+               [100 * getattr(m, metric) for m in ordered], width, label=label)
+    ax.set_xticks(positions, [m.op for m in ordered], rotation=45, ha="right", fontsize=8)
+    for centre, workload in spans:
+        ax.text(centre, 1.01, workload, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("Array utilization [%]")
+    ax.set_title("Array utilization of the scaled ops: RTL against tile model and roofline", pad=18)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_tile_roofline(measurements: Sequence[OpMeasurement]) -> Figure:
+    """The tile's roofline in FLOP/cycle with each op as measured, and its full-size intensity.
+
+    A filled marker is the scaled op at its own intensity and the performance the RTL
+    achieved; a hollow marker at the same height, joined by a dotted line, is the intensity
+    of the full-size op it stands for. Colour is the attention type, marker the group.
+
+    Raises
+    ------
+    ValueError
+        If the measurements come from tiles with different peaks or bandwidths.
+    """
+    tiles = {(m.peak_macs_per_cycle, m.dram_bytes_per_cycle) for m in measurements}
+    if len(tiles) != 1:
+        raise ValueError(f"measurements must come from one tile, got (MAC/cycle, B/cycle) {sorted(tiles)!r}")
+    ((macs, bandwidth),) = tiles
+    peak = 2 * macs
+    finite = [m for m in measurements if np.isfinite(m.intensity)]
+    intensities = ([m.intensity for m in finite] + [m.full_intensity for m in finite if np.isfinite(m.full_intensity)]
+                   + [peak / bandwidth])
+    colours = dict(zip(ATTENTIONS, colormaps["tab10"].colors))
+
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax = fig.add_subplot()
+    _roof(ax, intensities, peak, bandwidth, f"tile roof: {peak} FLOP/cycle, {bandwidth:g} B/cycle")
+    ax.axvline(peak / bandwidth, color="grey", linestyle=":", label=f"ridge {peak / bandwidth:.3g} FLOP/byte")
+    for m in finite:
+        achieved, colour, marker = m.flop / m.measured_cycles, colours[m.attention], GROUP_MARKERS[m.group]
+        ax.plot(m.intensity, achieved, marker, color=colour)
+        ax.annotate(f"{m.workload}: {m.op}", (m.intensity, achieved), textcoords="offset points", xytext=(4, -9),
+                    fontsize=6)
+        if np.isfinite(m.full_intensity):
+            ax.plot([m.intensity, m.full_intensity], [achieved, achieved], ":", color=colour, linewidth=0.8)
+            ax.plot(m.full_intensity, achieved, marker, color=colour, markerfacecolor="none")
+    # Proxy artists: one legend entry per attention type and group present, not per point.
+    for attention in dict.fromkeys(m.attention for m in finite):
+        ax.plot([], [], "-", color=colours[attention], linewidth=4, label=f"attention: {attention}")
+    for group in dict.fromkeys(m.group for m in finite):
+        ax.plot([], [], GROUP_MARKERS[group], color="grey", label=f"group: {group}")
+    ax.plot([], [], "o", color="grey", label="scaled op, as measured")
+    ax.plot([], [], "o", color="grey", markerfacecolor="none", label="full-size op's intensity")
+    ax.set_xlabel("Arithmetic intensity [FLOP/byte]")
+    ax.set_ylabel("Performance [FLOP/cycle]")
+    ax.set_title("Scaled ops on the RTL tile against its roofline")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_layer_time(measurements: Sequence[OpMeasurement],
+                    weights: "dict[tuple[str, str], float] | None" = None) -> Figure:
+    """Stacked bar per workload: measured cycles by analysis group.
+
+    Parameters
+    ----------
+    weights : dict or None
+        ``(workload, op)`` -> copies of the scaled op per layer; an op not in it counts once.
+    """
+    weights = weights or {}
+    workloads = list(by_workload(measurements))
+    groups = [group for group in GROUPS if any(m.group == group for m in measurements)]
+
+    def cycles(workload: str, group: str) -> float:
+        return sum(m.measured_cycles * weights.get((m.workload, m.op), 1)
+                   for m in measurements if m.workload == workload and m.group == group)
+
+    fig = Figure(figsize=(max(6, 1.5 * len(workloads) + 3), 6), layout="constrained")
+    ax = fig.add_subplot()
+    _stacked_bars(ax, workloads, groups, cycles)
+    ax.set_xlabel("Workload")
+    ax.set_ylabel("Measured cycles per layer")
+    ax.set_title("Measured tile cycles per layer, by group"
+                 + (" (ops weighted by copies per layer)" if weights else ""))
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return fig
