@@ -240,7 +240,9 @@ def _causes(m: OpMeasurement) -> tuple[str, str, list[tuple[str, float, str]]]:
         ideal = m.bytes / m.dram_bytes_per_cycle
         causes = [("softmax on the vector unit while the DMA waits", c["vector_busy"], ""),
                   ("loads waiting for a free buffer", c["load_wait_exec"], "")]
-        rest, ideal_is, lost_is = "DMA latency and pipeline fill", "DRAM at full bandwidth", "DRAM idle"
+        rest, ideal_is, lost_is = ("DMA latency and phases the schedule does not overlap "
+                                   "(first loads, last compute, last stores)",
+                                   "DRAM at full bandwidth", "DRAM idle")
     lost = m.measured_cycles - ideal
     causes.append((rest, max(0.0, lost - sum(cycles for _, cycles, _ in causes)), ""))
     return ideal_is, lost_is, causes

@@ -202,29 +202,21 @@ def plot_tile_roofline(measurements: Sequence[OpMeasurement]) -> Figure:
     return fig
 
 
-def plot_layer_time(measurements: Sequence[OpMeasurement],
-                    weights: "dict[tuple[str, str], float] | None" = None) -> Figure:
-    """Stacked bar per workload: measured cycles by analysis group.
-
-    Parameters
-    ----------
-    weights : dict or None
-        ``(workload, op)`` -> copies of the scaled op per layer; an op not in it counts once.
-    """
-    weights = weights or {}
+def plot_layer_time(measurements: Sequence[OpMeasurement], machine: str) -> Figure:
+    """Stacked bar per workload: the full-size layer's extrapolated time on ``machine``,
+    by analysis group (ops without a time for ``machine`` are left out)."""
     workloads = list(by_workload(measurements))
     groups = [group for group in GROUPS if any(m.group == group for m in measurements)]
 
-    def cycles(workload: str, group: str) -> float:
-        return sum(m.measured_cycles * weights.get((m.workload, m.op), 1)
-                   for m in measurements if m.workload == workload and m.group == group)
+    def micros(workload: str, group: str) -> float:
+        return 1e6 * sum(m.full_time_s.get(machine, 0.0) for m in measurements
+                         if m.workload == workload and m.group == group)
 
     fig = Figure(figsize=(max(6, 1.5 * len(workloads) + 3), 6), layout="constrained")
     ax = fig.add_subplot()
-    _stacked_bars(ax, workloads, groups, cycles)
+    _stacked_bars(ax, workloads, groups, micros)
     ax.set_xlabel("Workload")
-    ax.set_ylabel("Measured cycles per layer")
-    ax.set_title("Measured tile cycles per layer, by group"
-                 + (" (ops weighted by copies per layer)" if weights else ""))
+    ax.set_ylabel(f"Time per decode layer on {machine} (us)")
+    ax.set_title(f"Full-size decode layer on {machine}, extrapolated by the tile model, by group")
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return fig

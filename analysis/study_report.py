@@ -31,7 +31,7 @@ FILES = {
 FIGURES = {
     "utilization_comparison": (plot_utilization_comparison, "Array utilization: RTL, tile model and roofline"),
     "tile_roofline": (plot_tile_roofline, "Scaled ops on the tile's roofline, with their full-size intensity"),
-    "layer_time": (plot_layer_time, "Measured cycles per layer by group"),
+    "layer_time": (plot_layer_time, "Full-size decode layer time by group, extrapolated"),
 }
 DPI = 120
 #: Record fields that are dicts: flattened into CSV columns of their own.
@@ -182,8 +182,6 @@ def write_study(
     measurements: Sequence[OpMeasurement],
     provenance: Mapping,
     extra_tables: "Mapping[str, Sequence[Mapping]] | None" = None,
-    *,
-    weights: "Mapping[tuple[str, str], float] | None" = None,
 ) -> dict[str, Path]:
     """Write a study's results, figures and report into ``out_dir`` (created if needed).
 
@@ -197,13 +195,12 @@ def write_study(
         must be JSON-able; numpy numbers, ``Fraction`` and paths are converted.
     extra_tables : dict or None
         Title -> rows (dicts, columns in first-seen order), each a table of the report.
-    weights : dict or None
-        ``(workload, op)`` -> copies per layer, for :func:`~rooftile.analysis.plots.plot_layer_time`.
 
     Returns
     -------
     dict
-        Kind (the keys of :data:`FILES`) -> path written.
+        Kind (the keys of :data:`FILES`) -> path written. The layer-time figure (for the
+        first machine with extrapolated times) is left out when no op has any.
 
     Raises
     ------
@@ -222,9 +219,13 @@ def write_study(
     }
     paths["json"].write_text(json.dumps(data, indent=1, allow_nan=False, default=_plain) + "\n")
     _write_csv(paths["csv"], measurements)
+    machines = _machines(measurements)
+    if not machines:
+        del paths["layer_time"]
     for kind, (plot, _) in FIGURES.items():
-        figure = plot(measurements, weights) if kind == "layer_time" else plot(measurements)
-        figure.savefig(paths[kind], dpi=DPI)
+        if kind in paths:
+            figure = plot(measurements, machines[0]) if kind == "layer_time" else plot(measurements)
+            figure.savefig(paths[kind], dpi=DPI)
     paths["report"].write_text(_report(measurements, provenance, extra_tables or {}) + "\n")
     return paths
 

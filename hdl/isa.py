@@ -20,6 +20,8 @@ store                 execute                      (none)
 A token pushed to ``next`` is popped by that unit's ``pop_prev`` and vice versa.
 """
 
+import functools
+
 from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.utils import ceil_log2
@@ -84,6 +86,7 @@ def StoreArgs(config):
     })
 
 
+@functools.lru_cache(maxsize=None)
 def Instruction(config):
     return data.StructLayout({
         "opcode": Opcode,
@@ -103,6 +106,18 @@ _ENUM_FIELDS = {"target": Target, "axis": KeyAxis}
 _COUNT_FIELDS = ("rows", "steps", "segments", "count")
 
 
+@functools.lru_cache(maxsize=None)
+def _bit_fields(config, member):
+    """``{field: (offset, width)}`` of an argument member within the instruction word,
+    read from the Amaranth layout once, so that encoding a long program packs ints
+    instead of building a layout constant per instruction."""
+    layout = Instruction(config)
+    base = layout["args"].offset
+    arg_layout = layout["args"].shape[member].shape
+    return {name: (base + field.offset, Shape.cast(field.shape).width)
+            for name, field in arg_layout}
+
+
 def encode(config, opcode, deps=(), **args):
     """Pack one instruction into an int.
 
@@ -111,36 +126,36 @@ def encode(config, opcode, deps=(), **args):
     field raise instead of being truncated.
     """
     opcode = Opcode[opcode] if isinstance(opcode, str) else Opcode(opcode)
+    layout = Instruction(config)
+    word = opcode.value << layout["opcode"].offset
+    flags = layout["deps"].shape
     for flag in deps:
         if flag not in DEPENDENCY_FLAGS:
             raise ValueError(f"unknown dependency flag {flag!r}; "
                              f"allowed: {', '.join(DEPENDENCY_FLAGS)}")
-    fields = {"opcode": opcode, "deps": {flag: 1 for flag in deps}}
+        word |= 1 << (layout["deps"].offset + flags[flag].offset)
     if opcode is Opcode.FINISH:
         if args:
             raise ValueError(f"FINISH takes no arguments, got {sorted(args)}")
-    else:
-        member = _ARGS[opcode.name]
-        arg_layout = Instruction(config)["args"].shape[member].shape
-        if opcode is Opcode.SOFTMAX:
-            args = softmax_fields(config, **args)
-        for name, value in args.items():
-            if name not in arg_layout.members:
-                raise ValueError(f"{opcode.name} has no field {name!r}; fields: "
-                                 f"{', '.join(arg_layout.members)}")
-            if name in _ENUM_FIELDS:
-                kind = _ENUM_FIELDS[name]
-                args[name] = kind[value] if isinstance(value, str) else kind(value)
-                continue
-            if name in _COUNT_FIELDS and int(value) < 1:
-                raise ValueError(f"{opcode.name}.{name} must be >= 1, got {value}")
-            width = Shape.cast(arg_layout[name].shape).width
-            if not 0 <= int(value) < (1 << width):
-                raise ValueError(f"{opcode.name}.{name}={value} does not fit in {width} bits "
-                                 f"(0..{(1 << width) - 1}) for this TileConfig")
-            args[name] = int(value)
-        fields["args"] = {member: args}
-    return Instruction(config).const(fields).as_value().value
+        return word
+    fields = _bit_fields(config, _ARGS[opcode.name])
+    if opcode is Opcode.SOFTMAX:
+        args = softmax_fields(config, **args)
+    for name, value in args.items():
+        if name not in fields:
+            raise ValueError(f"{opcode.name} has no field {name!r}; fields: "
+                             f"{', '.join(fields)}")
+        if name in _ENUM_FIELDS:
+            kind = _ENUM_FIELDS[name]
+            value = (kind[value] if isinstance(value, str) else kind(value)).value
+        elif name in _COUNT_FIELDS and int(value) < 1:
+            raise ValueError(f"{opcode.name}.{name} must be >= 1, got {value}")
+        offset, width = fields[name]
+        if not 0 <= int(value) < (1 << width):
+            raise ValueError(f"{opcode.name}.{name}={value} does not fit in {width} bits "
+                             f"(0..{(1 << width) - 1}) for this TileConfig")
+        word |= int(value) << offset
+    return word
 
 
 def decode(config, word):

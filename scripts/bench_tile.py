@@ -20,8 +20,7 @@ import numpy as np
 
 from rooftile.hdl.params import TileConfig
 from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm
-from rooftile.sim.tile_model import cycle_bound
+from rooftile.sim.gemm import compile_gemm, gemm_job
 from rooftile.sim.tile_model import predict_program
 
 
@@ -39,8 +38,7 @@ def bench(size, k, simulator, runs):
     a = rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
     program = compile_gemm(config, m, k, n)
-    job = {"dram": program.dram_image(config, a, b), "program": program.instructions,
-           "read": program.read_ranges(config), "max_cycles": cycle_bound(config, program.commands)}
+    job = gemm_job(config, program, a, b)
     began = time.perf_counter()
     sim = flow.build(config, "tile", simulator=simulator)
     build_s = time.perf_counter() - began
@@ -54,7 +52,7 @@ def bench(size, k, simulator, runs):
     expected = golden.matmul(a, b, config.acc_width)
     for name, outcomes in results.items():
         for result in outcomes:
-            if not np.array_equal(program.output(config, result["read"][0]), expected):
+            if not np.array_equal(program.output(config, result["read"]), expected):
                 raise SystemExit(f"{size}x{size}: {name} result differs from numpy")
     counted = {result["counters"]["cycles"] for outcomes in results.values()
                for result in outcomes}

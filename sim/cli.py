@@ -117,6 +117,80 @@ def run_gemm(args):
     return 0 if result.exact else 1
 
 
+def add_study_arguments(parser):
+    """Study options; each overrides the TOML file's value, which overrides the default."""
+    from ..analysis.hardware import HARDWARE
+    from ..analysis.models import MODELS
+    from .tools import SIMULATORS
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file with [tile] and [study] tables (see README)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="results folder (default: results/study-<UTC time>)")
+    group = parser.add_argument_group("workloads")
+    group.add_argument("--models", nargs="+", choices=sorted(MODELS), metavar="MODEL",
+                       help="models to run (default: llama-2-7b llama-3-70b deepseek-v3); "
+                            f"known: {', '.join(sorted(MODELS))}")
+    group.add_argument("--batches", nargs="+", type=_positive, metavar="B",
+                       help="sequences per device (default: 1 16 128)")
+    group.add_argument("--context", type=_positive, metavar="T",
+                       help="full-size context tokens (default: 4096)")
+    group.add_argument("--ep-devices", type=_positive, metavar="N",
+                       help="expert-parallel devices for MoE layers (default: 32)")
+    group.add_argument("--attention", choices=("absorbed", "naive"),
+                       help="MLA form (default: absorbed)")
+    group.add_argument("--seed", type=int, metavar="SEED",
+                       help="seed of operands and routing (default: 0)")
+    group.add_argument("--machines", nargs="+", choices=sorted(HARDWARE), metavar="HW",
+                       help="machines to extrapolate full-size ops to (default: h100 b200)")
+    tile = parser.add_argument_group("tile (bandwidth set so the ridge point matches "
+                                     "--balanced-to)")
+    tile.add_argument("--rows", type=_positive, metavar="R", help="array rows (default: 8)")
+    tile.add_argument("--cols", type=_positive, metavar="C", help="array columns (default: 8)")
+    tile.add_argument("--balanced-to", choices=sorted(HARDWARE), metavar="HW",
+                      help="machine whose ridge point the tile matches (default: h100)")
+    parser.add_argument("--simulator", choices=SIMULATORS,
+                        help="HDL simulator (default: verilator)")
+
+
+def study_spec(args):
+    """The StudySpec of the command line: defaults, then the TOML file, then options."""
+    import dataclasses
+
+    from .study import Workload, balanced_tile, default_spec, load_spec
+    spec = load_spec(args.config) if args.config else default_spec()
+    changes = {name: getattr(args, name) for name in
+               ("context", "ep_devices", "attention", "seed", "simulator")
+               if getattr(args, name) is not None}
+    if args.machines:
+        changes["machines"] = tuple(args.machines)
+    if args.models or args.batches:
+        models = args.models or list(dict.fromkeys(w.model for w in spec.workloads))
+        batches = args.batches or list(dict.fromkeys(w.batch for w in spec.workloads))
+        changes["workloads"] = tuple(Workload(m, b) for m in models for b in batches)
+    if args.rows or args.cols or args.balanced_to:
+        config = spec.config
+        changes["config"] = balanced_tile(args.balanced_to or "h100", spec.dtype,
+                                          rows=args.rows or config.rows,
+                                          cols=args.cols or config.cols,
+                                          sp_depth=config.sp_depth,
+                                          acc_depth=config.acc_depth,
+                                          dram_depth=config.dram_depth,
+                                          program_depth=config.program_depth,
+                                          dram_latency=config.dram_latency)
+    return dataclasses.replace(spec, **changes)
+
+
+def run_study_command(args):
+    from .study import default_out_dir, run_study
+    spec = study_spec(args)
+    out = args.out or default_out_dir()
+
+    def progress(message):
+        print(message, flush=True)
+    run_study(spec, out, progress=progress)
+    return 0
+
+
 def build_parser():
     from ..analysis import cli as analysis_cli
     parser = argparse.ArgumentParser(
@@ -149,6 +223,17 @@ def build_parser():
     add_tile_arguments(gemm)
     add_simulation_arguments(gemm)
     gemm.set_defaults(run=run_gemm)
+
+    study = commands.add_parser(
+        "study", help="the main job: MHA, GQA, MLA and MoE decode layers on the RTL tile "
+                      "against the roofline, with a report",
+        description="Scale the decode layers of real models, run every op on the tile RTL "
+                    "(outputs checked bit-exactly against numpy), compare the counters "
+                    "with the analytical tile model and the roofline, extrapolate to "
+                    "full size on real machines, and write JSON, CSV, PNG plots and a "
+                    "Markdown report. With no options it runs the built-in default study.")
+    add_study_arguments(study)
+    study.set_defaults(run=run_study_command)
 
     roofline = commands.add_parser(
         "roofline", help="arithmetic intensity and roofline of a model layer on a machine")

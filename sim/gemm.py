@@ -27,7 +27,11 @@ from . import flow, golden
 from .tile_model import cycle_bound
 from .packing import pack_lanes, unpack_lanes
 
-__all__ = ["GemmProgram", "compile_gemm", "run_gemms"]
+__all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "GemmResult"]
+
+
+#: K is split into at least this many k-tiles where that keeps them >= 2 * rows steps.
+MIN_K_TILES = 4
 
 
 def _ceil_div(a, b):
@@ -85,8 +89,9 @@ class GemmProgram:
         blocks = _ceil_div(m, config.rows) * _ceil_div(n, config.cols)
         return [(self.c_base, blocks * config.rows)]
 
-    def output(self, config, words):
+    def output(self, config, reads):
         """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""
+        (words,) = reads
         m, _, n = self.shape
         r, c = config.rows, config.cols
         nb = _ceil_div(n, c)
@@ -130,7 +135,9 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
     most = max(1, half // min(k, 2 * r))
     mt = max(1, min(mb, math.isqrt(region_rows // r), most))
     nt = max(1, min(nb, region_rows // (r * mt), most))
-    k_tile = min(k, half // max(mt, nt))
+    # At least MIN_K_TILES k-tiles where K allows (each still >= 2 * rows steps), so the
+    # next k-tile's loads overlap this one's compute even when one panel is the whole GEMM.
+    k_tile = min(k, half // max(mt, nt), max(2 * r, _ceil_div(k, MIN_K_TILES)))
     a_base, b_base = 0, mb * k
     c_base = b_base + nb * k
     words = c_base + mb * nb * r
@@ -209,6 +216,13 @@ class GemmResult:
         return bool(np.array_equal(self.output, self.expected))
 
 
+def gemm_job(config, program, a, b):
+    """The testbench job that runs ``program`` on ``a`` and ``b``."""
+    return {"dram": program.dram_image(config, a, b), "program": program.instructions,
+            "read": program.read_ranges(config),
+            "max_cycles": cycle_bound(config, program.commands)}
+
+
 def run_gemms(config, cases, *, out_shift=None, simulator="verilator", waves=False):
     """Compile and run ``(a, b)`` GEMMs in one simulator start; check against numpy."""
     programs, jobs = [], []
@@ -217,16 +231,13 @@ def run_gemms(config, cases, *, out_shift=None, simulator="verilator", waves=Fal
         program = compile_gemm(config, a.shape[0], a.shape[1], b.shape[1],
                                out_shift=out_shift)
         programs.append(program)
-        jobs.append({"dram": program.dram_image(config, a, b),
-                     "program": program.instructions,
-                     "read": program.read_ranges(config),
-                     "max_cycles": cycle_bound(config, program.commands)})
+        jobs.append(gemm_job(config, program, a, b))
     sim = flow.build(config, "tile", simulator=simulator, waves=waves)
     results = []
     for (a, b), program, result in zip(cases, programs, flow.run(sim, jobs)):
         results.append(GemmResult(
             shape=program.shape,
-            output=program.output(config, result["read"][0]),
+            output=program.output(config, result["read"]),
             expected=program.expected(config, a, b),
             counters=result["counters"], wall=result["wall"]))
     return results

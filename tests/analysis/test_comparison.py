@@ -90,7 +90,8 @@ def test_compute_gap_names_mapping_first_and_drops_minor_causes():
 def test_memory_gap_and_exact_mapping_fraction():
     text = explain_gap(memory_gemv())
     # DRAM idle 5,000 - 4,368 = 632: buffer waits 100 (2%), the rest 532 (11%).
-    assert "(memory-bound, DRAM at full bandwidth); DRAM idle: DMA latency and pipeline fill 11%" in text
+    assert ("(memory-bound, DRAM at full bandwidth); DRAM idle: DMA latency and phases the "
+            "schedule does not overlap (first loads, last compute, last stores) 11%") in text
     assert "free buffer" not in text
     compute_bound_gemv = dataclasses.replace(memory_gemv(), bound="compute", roofline_cycles=256.0)
     assert "(busy steps use 1 in 8 PEs)" in explain_gap(compute_bound_gemv)
@@ -99,8 +100,9 @@ def test_memory_gap_and_exact_mapping_fraction():
 def test_attention_gap_puts_softmax_first_and_flags_the_intensity():
     text = explain_gap(mla_attention())
     # DRAM idle 9,000 - 5,000 = 4,000: softmax 2,500 (28%), buffer waits 900 (10%), rest 600 (7%).
-    assert "softmax on the vector unit while the DMA waits 28%, loads waiting for a free buffer 10%, " \
-           "DMA latency and pipeline fill 7% of the measured cycles" in text
+    assert ("softmax on the vector unit while the DMA waits 28%, loads waiting for a free buffer "
+            "10%, DMA latency and phases the schedule does not overlap (first loads, last compute, "
+            "last stores) 7% of the measured cycles") in text
     assert "intensity, 26.2 FLOP/byte, is 0.50x the full-size op's 52.4" in text
     assert "2.00x the bytes per FLOP" in text
 

@@ -7,19 +7,16 @@ import pytest
 from rooftile.hdl.params import TileConfig
 from rooftile.hdl.tile import COUNTERS
 from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm
-from rooftile.sim.tile_model import cycle_bound
+from rooftile.sim.gemm import compile_gemm, gemm_job
 
 # The first configuration of test_tile_rtl.py, so both share one cached build.
 CONFIG = TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
                     dram_bytes_per_cycle=3, dram_latency=7, program_depth=2048)
 
 
-def gemm_job(a, b):
+def compiled_job(a, b):
     program = compile_gemm(CONFIG, a.shape[0], a.shape[1], b.shape[1])
-    return program, {"dram": program.dram_image(CONFIG, a, b),
-                     "program": program.instructions, "read": program.read_ranges(CONFIG),
-                     "max_cycles": cycle_bound(CONFIG, program.commands)}
+    return program, gemm_job(CONFIG, program, a, b)
 
 
 def test_plain_tile_matches_cocotb_and_numpy():
@@ -27,12 +24,12 @@ def test_plain_tile_matches_cocotb_and_numpy():
     # Several double-buffered k-tiles and panels, then a GEMV, in one start of each.
     cases = [(rng.integers(-128, 128, (7, 70)), rng.integers(-128, 128, (70, 5))),
              (rng.integers(-128, 128, (1, 13)), rng.integers(-128, 128, (13, 11)))]
-    programs, jobs = zip(*(gemm_job(a, b) for a, b in cases))
+    programs, jobs = zip(*(compiled_job(a, b) for a, b in cases))
     sim = flow.build(CONFIG, "tile")
     ours = plain.run_tile_jobs(plain.build(sim), jobs)
     theirs = flow.run(sim, list(jobs))
     for (a, b), program, mine, reference in zip(cases, programs, ours, theirs):
-        assert np.array_equal(program.output(CONFIG, mine["read"][0]),
+        assert np.array_equal(program.output(CONFIG, mine["read"]),
                               golden.matmul(a, b, CONFIG.acc_width))
         assert mine["read"] == reference["read"]
         assert list(mine["counters"]) == list(COUNTERS)
@@ -43,7 +40,7 @@ def test_plain_tile_matches_cocotb_and_numpy():
 
 
 def test_plain_tile_reports_a_hang():
-    _, job = gemm_job(np.ones((4, 20), int), np.ones((20, 3), int))
+    _, job = compiled_job(np.ones((4, 20), int), np.ones((20, 3), int))
     job["max_cycles"] = 20
     with pytest.raises(flow.SimulationError, match="done not raised within 20 cycles"):
         plain.run_tile_jobs(plain.build(flow.build(CONFIG, "tile")), [job])

@@ -1,0 +1,84 @@
+"""``rooftile study`` end to end: a small study on the RTL, its files, TOML and errors."""
+
+import json
+
+import pytest
+
+from rooftile.analysis.study_report import load_study
+from rooftile.sim.cli import main
+from rooftile.sim.study import StudyError, Workload, default_spec, load_spec, run_study
+
+SMALL = default_spec(workloads=(Workload("llama-3-8b", 4), Workload("deepseek-v2-lite", 8)),
+                     max_context=128, machines=("h100",))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    messages = []
+    paths = run_study(SMALL, out, progress=messages.append)
+    return out, paths, messages
+
+
+def test_study_writes_results_that_reproduce(study):
+    out, paths, messages = study
+    assert {"json", "csv", "report", "tile_roofline", "utilization_comparison",
+            "layer_time"} <= set(paths)
+    measurements, provenance = load_study(out)
+    assert provenance["all_exact"] is True
+    assert provenance["tile_config"] == SMALL.config.to_json()
+    assert provenance["study"]["workloads"][1] == {"model": "deepseek-v2-lite", "batch": 8}
+    assert "verilator" in provenance["simulator_version"]
+    assert any("running" in message for message in messages)
+    # Every op of both layers, each checked and within the model's tolerance.
+    ops = {(m.workload, m.op) for m in measurements}
+    assert ("deepseek-v2-lite b=8", "expert_up_gate") in ops
+    assert ("llama-3-8b b=4", "attention") in ops
+    for m in measurements:
+        assert m.exact and abs(m.model_error) <= 0.05, m
+        assert m.full_time_s["h100"] > 0
+    report = paths["report"].read_text()
+    assert "MoE routing sample" in report and "Full-size decode layer time" in report
+    rows = json.loads(paths["json"].read_text())["measurements"]
+    assert len(rows) == len(measurements)
+
+
+def test_extrapolated_layer_time_is_not_below_the_roofline(study):
+    out, paths, _ = study
+    report = paths["report"].read_text()
+    table = report.split("Full-size decode layer time per machine")[1]
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 4 and cells[2] == "h100":
+            assert float(cells[3]) >= float(cells[4]) > 0   # layer_us >= roofline_layer_us
+
+
+def test_cli_runs_a_toml_study(tmp_path, capsys):
+    spec = tmp_path / "study.toml"
+    spec.write_text('[study]\nmodels = ["llama-3-8b"]\nbatches = [2]\nmax_context = 64\n'
+                    'machines = ["b200"]\n')
+    assert main(["study", "--config", str(spec), "--out", str(tmp_path / "out")]) == 0
+    measurements, provenance = load_study(tmp_path / "out")
+    assert {m.batch for m in measurements} == {2}
+    assert provenance["study"]["max_context"] == 64
+    assert "bit-exact" in capsys.readouterr().out
+
+
+def test_bad_toml_names_the_key(tmp_path, capsys):
+    spec = tmp_path / "bad.toml"
+    spec.write_text("[study]\nbatch = 3\n")
+    with pytest.raises(StudyError, match=r"unknown \[study\] keys \['batch'\]; allowed: "):
+        load_spec(spec)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["study", "--config", str(spec)])
+    assert exit_info.value.code == 2
+    assert "unknown [study] keys ['batch']" in capsys.readouterr().err
+
+
+def test_ops_that_do_not_fit_fail_before_the_build(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text("[tile]\nbalanced_to = \"h100\"\nacc_depth = 256\n"
+                    "[study]\nmodels = [\"deepseek-v3\"]\nbatches = [1]\n")
+    with pytest.raises(StudyError, match="does not fit the tile: .* acc_depth is 256"):
+        run_study(load_spec(spec), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
