@@ -10,7 +10,8 @@ import hashlib
 import json
 from fractions import Fraction
 
-__all__ = ["TileConfig", "DATAFLOWS", "DATA_WIDTHS"]
+__all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
+           "ATTENTION_UNIT_PRESETS"]
 
 #: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
 #: clear error instead of silently running output-stationary.
@@ -18,11 +19,75 @@ DATAFLOWS = ("output_stationary",)
 DATA_WIDTHS = (8, 16)
 
 
+#: Published PIM attention design points: (DRAM bandwidth multiple, ops per byte of it).
+#: Logic-die (base-die) PIM: AttAcc (Park et al., ASPLOS 2024) and NeuPIMs (Heo et al.,
+#: ASPLOS 2024) quote about 4x the external HBM bandwidth inside the stack, with
+#: attention compute sized to it; 8 ops/byte is the issue's design point for that class.
+#: Bank-level PIM: Samsung Aquabolt-XL HBM-PIM (Kwon et al., ISSCC 2021) runs
+#: 1.2 TFLOP/s on 4 x 307 GB/s of internal bandwidth, about 1 FLOP per byte; SK hynix AiM
+#: (Lee et al., ISSCC 2022) is of the same order. 16x is the bank-parallel bandwidth of
+#: all banks of a stack against its pins.
+ATTENTION_UNIT_PRESETS = {"logic-die": (Fraction(4), Fraction(8)),
+                          "bank-level": (Fraction(16), Fraction(1))}
+
+
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionUnit:
+    """A near-memory attention unit beside the tile: a GEMV engine with its own memory.
+
+    It holds the KV cache in its own DRAM (as in AttAcc and NeuPIMs, the cache lives in
+    the PIM stacks), reads it at ``bandwidth_multiple`` times the tile's DRAM rate and
+    computes ``ops_per_byte`` operations per byte of that rate: one query vector at a
+    time (an ``lanes x 1`` array) with its own softmax unit. It runs the fused attention
+    programs of :mod:`rooftile.sim.attention` while the tile runs projections and FFNs;
+    it shares no hardware with the tile, so it is built and simulated as a tile of its
+    own (:meth:`TileConfig.attention_unit_tile`).
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`ATTENTION_UNIT_PRESETS` (also selects the area model).
+    bandwidth_multiple, ops_per_byte : Fraction or None
+        None takes the preset's value.
+    sp_depth, acc_depth, dram_depth, program_depth : int
+        The engine's memories, by default the study tile's buffers, and DRAM and
+        program memory for two instances of the study's absorbed MLA (128 queries
+        over 512 keys, one query per array pass, in several passes over the cache).
+    """
+    kind: str = "logic-die"
+    bandwidth_multiple: Fraction = None
+    ops_per_byte: Fraction = None
+    sp_depth: int = 24576
+    acc_depth: int = 10240
+    dram_depth: int = 1 << 17
+    program_depth: int = 1 << 17
+
+    def __post_init__(self):
+        if self.kind not in ATTENTION_UNIT_PRESETS:
+            raise ValueError(f"attention unit kind must be one of "
+                             f"{sorted(ATTENTION_UNIT_PRESETS)}, got {self.kind!r}")
+        multiple, ops = ATTENTION_UNIT_PRESETS[self.kind]
+        for name, default in (("bandwidth_multiple", multiple), ("ops_per_byte", ops)):
+            value = getattr(self, name)
+            value = default if value is None else Fraction(value)
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+            object.__setattr__(self, name, value)
+        for name in ("sp_depth", "acc_depth", "dram_depth", "program_depth"):
+            _check_int(name, getattr(self, name), 2)
+
+    def to_json(self):
+        d = dataclasses.asdict(self)
+        d["bandwidth_multiple"] = str(self.bandwidth_multiple)
+        d["ops_per_byte"] = str(self.ops_per_byte)
+        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +122,8 @@ class TileConfig:
         DRAM capacity in words (a word is one row of the widest on-chip memory).
     program_depth : int
         Instruction memory entries.
+    attention_unit : AttentionUnit or None
+        The variant under study; None for the baseline tile.
 
     Raises
     ------
@@ -76,6 +143,7 @@ class TileConfig:
     dram_latency: int = 32
     dram_depth: int = 1 << 14
     program_depth: int = 1024
+    attention_unit: AttentionUnit = None
 
     def __post_init__(self):
         for name, minimum in (("rows", 1), ("cols", 1), ("acc_width", 1),
@@ -106,6 +174,11 @@ class TileConfig:
             raise ValueError(f"dram_bytes_per_cycle must be > 0 and <= one DRAM word "
                              f"({self.dram_word_bytes} bytes), got {self.dram_bytes_per_cycle!r}")
         object.__setattr__(self, "dram_bytes_per_cycle", bandwidth)
+        if self.attention_unit is not None:
+            if not isinstance(self.attention_unit, AttentionUnit):
+                raise TypeError(f"attention_unit must be an AttentionUnit or None, "
+                                f"got {self.attention_unit!r}")
+            self.attention_unit_tile()   # its engine must be buildable too
 
     @property
     def max_product(self):
@@ -155,10 +228,38 @@ class TileConfig:
         never stall fetch and starve the other units of their next instructions."""
         return 2 * max(1, self.acc_depth // (2 * self.rows)) + 8
 
+    def attention_unit_tile(self):
+        """The attention unit's engine as a tile of its own: ``lanes x 1`` MACs (the
+        ops its bandwidth and ops/byte allow, at least one lane), the unit's bandwidth,
+        the tile's widths and DRAM latency.
+
+        Raises
+        ------
+        ValueError
+            No attention unit, or one whose bandwidth exceeds what one DRAM word per
+            cycle of its engine can carry.
+        """
+        unit = self.attention_unit
+        if unit is None:
+            raise ValueError("this TileConfig has no attention unit")
+        bandwidth = self.dram_bytes_per_cycle * unit.bandwidth_multiple
+        lanes = max(1, round(unit.ops_per_byte * bandwidth / 2))
+        try:
+            return TileConfig(rows=lanes, cols=1, data_width=self.data_width,
+                              acc_width=self.acc_width, max_reduction=self.max_reduction,
+                              sp_depth=unit.sp_depth, acc_depth=unit.acc_depth,
+                              dram_bytes_per_cycle=bandwidth, dram_latency=self.dram_latency,
+                              dram_depth=unit.dram_depth, program_depth=unit.program_depth)
+        except ValueError as error:
+            raise ValueError(f"attention unit {unit.kind} ({unit.bandwidth_multiple}x "
+                             f"bandwidth, {unit.ops_per_byte} ops/byte): {error}") from None
+
     def to_json(self):
         """Plain JSON-able dict, units in key names where a unit applies."""
         d = dataclasses.asdict(self)
         d["dram_bytes_per_cycle"] = str(self.dram_bytes_per_cycle)
+        if self.attention_unit is not None:
+            d["attention_unit"] = self.attention_unit.to_json()
         return d
 
     @classmethod
@@ -166,6 +267,10 @@ class TileConfig:
         d = dict(d)
         if "dram_bytes_per_cycle" in d:
             d["dram_bytes_per_cycle"] = Fraction(d["dram_bytes_per_cycle"])
+        if d.get("attention_unit") is not None:
+            d["attention_unit"] = AttentionUnit(**{
+                k: (Fraction(v) if k in ("bandwidth_multiple", "ops_per_byte") else v)
+                for k, v in d["attention_unit"].items()})
         return cls(**d)
 
     @property

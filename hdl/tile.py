@@ -1,7 +1,7 @@
 """The tile: instruction fetch, decoupled load / execute / store units, DRAM and counters."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, memory, wiring
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -96,12 +96,21 @@ class Tile(wiring.Component):
                      self.host_rdata.eq(dram.host_rdata)]
 
         # --- Program memory and in-order dispatch into per-unit queues.
-        m.submodules.program = program = memory.Memory(shape=layout,
-                                                       depth=cfg.program_depth, init=[])
-        program_write = program.write_port()
-        m.d.comb += [program_write.addr.eq(self.host_addr),
-                     program_write.data.eq(self.host_instr),
-                     program_write.en.eq(self.host_write_instr)]
+        # The DRAM's storage primitive, not an Amaranth Memory: a program memory of
+        # 64 Ki words would be emitted one initialiser line per word (see dram.py).
+        fetch_addr = Signal(range(cfg.program_depth + 1))
+        fetch_en = Signal()
+        fetched_bits = Signal(layout.size)
+        unused = Signal(layout.size)
+        m.submodules.program = Instance(
+            "rooftile_dram_storage", p_WIDTH=layout.size, p_DEPTH=cfg.program_depth,
+            p_ABITS=ceil_log2(cfg.program_depth), i_clk=ClockSignal(),
+            i_host_we=self.host_write_instr,
+            i_host_addr=self.host_addr[:ceil_log2(cfg.program_depth)],
+            i_host_wdata=self.host_instr, o_host_rdata=unused,
+            i_dma_we=0, i_dma_waddr=0, i_dma_wdata=0,
+            i_dma_re=fetch_en, i_dma_raddr=fetch_addr[:ceil_log2(cfg.program_depth)],
+            o_dma_rdata=fetched_bits)
         queues = {}
         for name in ("load", "exec", "store"):
             queues[name] = m.submodules[f"{name}_queue"] = fifo.SyncFIFOBuffered(
@@ -111,8 +120,7 @@ class Tile(wiring.Component):
         pc = Signal.like(self.status_pc)
         held = Signal()          # `fetched` holds the instruction read last cycle
         fetched = Signal(layout)
-        fetch_port = program.read_port()
-        m.d.comb += fetched.eq(fetch_port.data)
+        m.d.comb += fetched.eq(fetched_bits)
         target_ready = Signal()
         with m.Switch(fetched.opcode):
             for opcodes, name in (((Opcode.LOAD,), "load"),
@@ -125,7 +133,7 @@ class Tile(wiring.Component):
             with m.Case(Opcode.FINISH):
                 m.d.comb += target_ready.eq(1)
         advance = ~held | target_ready
-        m.d.comb += [fetch_port.addr.eq(pc), fetch_port.en.eq(advance)]
+        m.d.comb += [fetch_addr.eq(pc), fetch_en.eq(advance)]
         with m.If(self.start):
             m.d.sync += [pc.eq(0), held.eq(0), fetching.eq(1), running.eq(1),
                          self.done.eq(0)]

@@ -27,9 +27,10 @@ token-major. When the values are part of the keys (MLA's latent serves as both) 
 still reads that part twice, once in each layout: an output-stationary array without a
 transposing load path cannot share it. ``bytes_read`` shows the cost.
 
-The score matrix of a whole instance must fit the accumulator (``G/C * T`` rows): the
-softmax is exact over the full row, not an online (flash) softmax, so ``T`` is what a
-scaled study shrinks.
+The scores of a query block over the whole context must fit the accumulator (``T`` rows):
+the softmax is exact over the full row, not an online (flash) softmax, so ``T`` is what
+a scaled study shrinks. When not every query block fits at once, the program makes
+several passes over K and V, each with as many query blocks as fit.
 """
 
 import dataclasses
@@ -107,6 +108,7 @@ class AttentionProgram:
     scale: int
     shift: int
     out_shift: int
+    passes: int         # per instance: K and V are read once per pass
 
     def dram_image(self, config, q, k, v):
         """``(addr, word)`` pairs for every instance's Q, K and V (``[I, G, dk]``,
@@ -205,19 +207,23 @@ def compile_attention(config, shape, *, multiplier=None):
                          f"max_reduction={config.max_reduction}")
     # Scratchpad A: two slots, for K^T blocks (dk entries) and V blocks (T entries).
     slot = max(s.key_dim, s.context)
-    # Scratchpad B, per instance parity: Q^T (qbs * dk), then P^T (qbs * T).
-    q_region, p_offset = qbs * (s.key_dim + s.context), qbs * s.key_dim
-    # Accumulator: S^T (qbs * kbs * R rows), then O^T for each instance parity.
-    s_rows, o_rows = qbs * kbs * r, qbs * dbs * r
-    for need, have, what, field in (
-            (2 * slot, config.sp_depth, "two K/V slots of max(key_dim, context) entries",
-             "sp_depth"),
-            (2 * q_region, config.sp_depth, "Q^T and P^T for two instances", "sp_depth"),
-            (s_rows + 2 * o_rows, config.acc_depth,
-             "every score of an instance and two output regions", "acc_depth")):
-        if need > have:
-            raise ValueError(f"{shape} needs {need} entries for {what}, {field} is {have}; "
-                             f"raise {field} or shrink the context")
+    if 2 * slot > config.sp_depth:
+        raise ValueError(f"{shape} needs {2 * slot} entries for two K/V slots of "
+                         f"max(key_dim, context) entries, sp_depth is {config.sp_depth}; "
+                         f"raise sp_depth or shrink the context")
+    # A pass takes `chunk` query blocks: scratchpad B holds their Q^T (dk entries each)
+    # then P^T (T each) for two passes; the accumulator their S^T (kbs * R rows each)
+    # and O^T (dbs * R each) for two passes. The most that fit: K and V are read once
+    # per pass.
+    per_block_sp, per_block_acc = s.key_dim + s.context, (kbs + 2 * dbs) * r
+    chunk = min(qbs, config.sp_depth // (2 * per_block_sp), config.acc_depth // per_block_acc)
+    if chunk < 1:
+        raise ValueError(f"{shape} needs {2 * per_block_sp} scratchpad entries (sp_depth is "
+                         f"{config.sp_depth}) and {per_block_acc} accumulator rows "
+                         f"(acc_depth is {config.acc_depth}) for every score of one query "
+                         f"block and two output regions; raise them or shrink the context")
+    q_region, p_offset = chunk * per_block_sp, chunk * s.key_dim
+    s_rows, o_rows = chunk * kbs * r, chunk * dbs * r
 
     per_instance = kbs * s.key_dim + qbs * s.key_dim + dbs * s.context + qbs * dbs * r
     words = s.instances * per_instance
@@ -245,44 +251,50 @@ def compile_attention(config, shape, *, multiplier=None):
         commands.extend(loads + execs)
         use += 1
 
-    for i, base in enumerate(bases):
-        q_sp = (i % 2) * q_region
+    passes = [(base, first) for base in bases for first in range(0, qbs, chunk)]
+    for step, (base, first) in enumerate(passes):
+        q_sp = (step % 2) * q_region
         p_sp = q_sp + p_offset
-        o_acc = s_rows + (i % 2) * o_rows
+        o_acc = s_rows + (step % 2) * o_rows
+        blocks = range(first, min(first + chunk, qbs))   # this pass's query blocks
 
         def cols_used(qb):
             return min(c, s.queries - qb * c)
 
-        # 1. Scores S^T, one K^T block at a time against every query block.
+        # 1. Scores S^T, one K^T block at a time against every query block of the pass.
         for kb in range(kbs):
             keys = min(r, s.context - kb * r)
             loads = []
             if kb == 0:
-                # Q^T of every block in one load; the last block may be partial.
-                full = s.queries // c
-                for first, count, elems in ((0, full, c), (full, qbs - full, cols_used(qbs - 1))):
-                    if count:
+                # Q^T of the pass's blocks in one load; the last block may be partial.
+                full = [qb for qb in blocks if cols_used(qb) == c]
+                for run in (full, [qb for qb in blocks if qb not in full]):
+                    if run:
                         loads.append(("LOAD", set(), {
-                            "target": "B", "dram_addr": base["q"] + first * s.key_dim,
-                            "stride": 1, "sp_addr": q_sp + first * s.key_dim,
-                            "rows": count * s.key_dim, "elems": elems}))
+                            "target": "B", "dram_addr": base["q"] + run[0] * s.key_dim,
+                            "stride": 1, "sp_addr": q_sp + (run[0] - first) * s.key_dim,
+                            "rows": len(run) * s.key_dim, "elems": cols_used(run[0])}))
             slot_sp = (use % 2) * slot
             loads.append(("LOAD", set(), {
                 "target": "A", "dram_addr": base["k"] + kb * s.key_dim, "stride": 1,
                 "sp_addr": slot_sp, "rows": s.key_dim, "elems": keys}))
             execs = [("EXEC", set(), {
-                "a_addr": slot_sp, "b_addr": q_sp + qb * s.key_dim, "steps": s.key_dim,
-                "acc_addr": (qb * kbs + kb) * r, "accumulate": 0,
-                "rows_used": keys, "cols_used": cols_used(qb)}) for qb in range(qbs)]
+                "a_addr": slot_sp, "b_addr": q_sp + (qb - first) * s.key_dim,
+                "steps": s.key_dim, "acc_addr": ((qb - first) * kbs + kb) * r,
+                "accumulate": 0, "rows_used": keys, "cols_used": cols_used(qb)})
+                for qb in blocks]
             stream_slot(loads, execs)
 
         # 2. Softmax down each query block's T score rows into P^T.
         commands.append(("SOFTMAX", set(), {
-            "axis": "ROWS", "src": 0, "segments": s.context, "count": qbs,
+            "axis": "ROWS", "src": 0, "segments": s.context, "count": len(blocks),
             "row_step": kbs * r, "seg_step": 1, "pad": 0, "dst": p_sp,
             "scale": scale, "shift": shift}))
 
         # 3. Context O^T, one V block at a time against every query block's P^T.
+        def o_block(qb, db):
+            return (qb - first) * dbs + db
+
         for db in range(dbs):
             dims = min(r, s.value_dim - db * r)
             slot_sp = (use % 2) * slot
@@ -290,21 +302,22 @@ def compile_attention(config, shape, *, multiplier=None):
                 "target": "A", "dram_addr": base["v"] + db * s.context, "stride": 1,
                 "sp_addr": slot_sp, "rows": s.context, "elems": dims})]
             execs = [("EXEC", set(), {
-                "a_addr": slot_sp, "b_addr": p_sp + qb * s.context, "steps": s.context,
-                "acc_addr": o_acc + (qb * dbs + db) * r, "accumulate": 0,
-                "rows_used": dims, "cols_used": cols_used(qb)}) for qb in range(qbs)]
-            if db == 0 and i >= 2:
-                execs[0][1].add("pop_next")   # output region drained by instance i - 2
+                "a_addr": slot_sp, "b_addr": p_sp + (qb - first) * s.context,
+                "steps": s.context, "acc_addr": o_acc + o_block(qb, db) * r,
+                "accumulate": 0, "rows_used": dims, "cols_used": cols_used(qb)})
+                for qb in blocks]
+            if db == 0 and step >= 2:
+                execs[0][1].add("pop_next")   # output region drained by pass step - 2
             if db == dbs - 1:
                 execs[-1][1].add("push_next")  # outputs written
             stream_slot(loads, execs)
 
         stores = [("STORE", set(), {
-            "acc_addr": o_acc + (qb * dbs + db) * r,
+            "acc_addr": o_acc + o_block(qb, db) * r,
             "dram_addr": base["o"] + (qb * dbs + db) * r, "stride": 1,
             "rows": min(r, s.value_dim - db * r), "elems": cols_used(qb),
             "narrow": 1, "shift": out_shift})
-            for qb in range(qbs) for db in range(dbs)]
+            for qb in blocks for db in range(dbs)]
         stores[0][1].add("pop_prev")
         stores[-1][1].add("push_prev")
         commands.extend(stores)
@@ -316,7 +329,7 @@ def compile_attention(config, shape, *, multiplier=None):
                          f"{config.program_depth}")
     instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
     return AttentionProgram(shape, instructions, commands, bases, words, scale, shift,
-                            out_shift)
+                            out_shift, _ceil_div(qbs, chunk))
 
 
 @dataclasses.dataclass

@@ -43,3 +43,26 @@ def test_accumulator_must_hold_the_claimed_reduction():
     # 16-bit operands: 2**30 per product, so 32 bits hold only one.
     with pytest.raises(ValueError, match="acc_width=32 cannot hold max_reduction=2 "):
         TileConfig(data_width=16, max_reduction=2)
+
+
+def test_attention_unit_engine_follows_the_presets():
+    from fractions import Fraction
+
+    from rooftile.hdl.params import AttentionUnit
+    base = TileConfig(dram_bytes_per_cycle=Fraction(1, 2))
+    logic = base.replace(attention_unit=AttentionUnit("logic-die")).attention_unit_tile()
+    # 4x the bandwidth, 8 ops per byte of it: 2 B/cycle, 16 ops = 8 MACs per cycle.
+    assert (logic.dram_bytes_per_cycle, logic.rows, logic.cols) == (2, 8, 1)
+    slow = base.replace(dram_bytes_per_cycle=Fraction(1, 4))
+    bank = slow.replace(attention_unit=AttentionUnit("bank-level")).attention_unit_tile()
+    assert (bank.dram_bytes_per_cycle, bank.rows) == (4, 2)   # 16x, 1 op per byte
+    config = slow.replace(attention_unit=AttentionUnit("bank-level"))
+    assert TileConfig.from_json(config.to_json()) == config
+    assert config.digest != base.digest
+    with pytest.raises(ValueError, match="no attention unit"):
+        base.attention_unit_tile()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        AttentionUnit("hbm")
+    # 16x of 4 B/cycle is more than the 1-lane engine's word carries per cycle.
+    with pytest.raises(ValueError, match=r"attention unit bank-level \(16x bandwidth"):
+        TileConfig(attention_unit=AttentionUnit("bank-level"))
