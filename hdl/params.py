@@ -57,15 +57,16 @@ class AttentionUnit:
     bandwidth_multiple, ops_per_byte : Fraction or None
         None takes the preset's value.
     sp_depth, acc_depth, dram_depth, program_depth : int
-        The engine's memories, by default the study tile's buffers, and DRAM and
-        program memory for two instances of the study's absorbed MLA (128 queries
-        over 512 keys, one query per array pass, in several passes over the cache).
+        The engine's memories. The buffers are small, as a PIM unit's are (they are
+        charged by the area model): 512-token K/V slots, and a few query blocks of
+        absorbed MLA per pass over the cache. DRAM and program memory hold two
+        instances of the study's absorbed MLA (128 queries over 512 keys).
     """
     kind: str = "logic-die"
     bandwidth_multiple: Fraction = None
     ops_per_byte: Fraction = None
-    sp_depth: int = 24576
-    acc_depth: int = 10240
+    sp_depth: int = 4096
+    acc_depth: int = 4096
     dram_depth: int = 1 << 17
     program_depth: int = 1 << 17
 

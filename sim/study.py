@@ -37,7 +37,7 @@ from .schedules import lower_layer, measurement, run_scaled
 from .tools import simulator_version
 
 __all__ = ["Workload", "StudySpec", "balanced_tile", "default_spec", "load_spec",
-           "run_study", "StudyError"]
+           "run_study", "StudyError", "Derates", "lower_workload"]
 
 SIMULATORS = ("verilator", "icarus")
 
@@ -241,25 +241,66 @@ def _routing(spec, model, batch):
             "mean": sum(active) / len(active), "global_mean": sample.mean}
 
 
-def _extrapolate(spec, op, result):
-    """Full-size seconds per layer on each machine (see the module docstring)."""
-    cfg, pred = spec.config, result.prediction
-    mapping = op.flop / 2 / (pred.array_busy * cfg.peak_macs_per_cycle)
-    moved = pred.bytes_read + pred.bytes_written
-    scaled = roofline(op.flop, moved, tile_hardware(cfg, clock_Hz=1.0))  # s = cycles
-    dram = min(1.0, moved / float(cfg.dram_bytes_per_cycle) / pred.cycles) \
-        if scaled.bound == "memory" else 1.0
-    times = {}
-    for name in spec.machines:
-        hw = get_hardware(name)
-        compute = op.full_flop / (hw.peak_flop_per_s(spec.dtype) * mapping)
-        memory = op.full_bytes / (hw.bandwidth_bytes_per_s * dram)
-        times[name] = max(compute, memory)
-    return times
+@dataclasses.dataclass(frozen=True)
+class Derates:
+    """What the model, validated on a scaled op, carries to full size (module docstring).
+
+    ``mapping``: useful MACs per busy array step over the array's MACs; ``dram``: the
+    achieved fraction of the DRAM rate when the scaled op is memory-bound, else 1."""
+    mapping: float
+    dram: float
+
+    @classmethod
+    def of(cls, config, op, result):
+        pred = result.prediction
+        mapping = op.flop / 2 / (pred.array_busy * config.peak_macs_per_cycle)
+        moved = pred.bytes_read + pred.bytes_written
+        scaled = roofline(op.flop, moved, tile_hardware(config, clock_Hz=1.0))  # s = cycles
+        dram = (min(1.0, moved / float(config.dram_bytes_per_cycle) / pred.cycles)
+                if scaled.bound == "memory" else 1.0)
+        return cls(mapping, dram)
+
+    def time_s(self, flop, bytes_, hw, dtype):
+        """Seconds of a full-size op of ``flop`` and ``bytes_`` on machine ``hw``."""
+        hw = get_hardware(hw)
+        return max(flop / (hw.peak_flop_per_s(dtype) * self.mapping),
+                   bytes_ / (hw.bandwidth_bytes_per_s * self.dram))
 
 
-def run_study(spec, out_dir, *, progress=print):
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A workload's decode layer, lowered: its attention type, scaled ops and routing."""
+    workload: Workload
+    attention: str
+    scaled: list
+    routing: dict | None
+
+
+def lower_workload(spec, w):
+    """Scale the decode layer of workload ``w`` (routed experts at the tokens per expert
+    of a seeded routing sample)."""
+    model = get_model(w.model)
+    ops = decode_layer_ops(w.model, batch=w.batch, context=spec.context, dtype=spec.dtype,
+                           ep_devices=spec.ep_devices, attention=spec.attention)
+    gqa = isinstance(model.attention, GQAAttention)
+    scaled = lower_layer(ops, mla_absorbed=not gqa and spec.attention == "absorbed",
+                         max_context=spec.max_context, max_width=spec.max_width,
+                         max_head_dim=spec.max_head_dim, max_instances=spec.max_instances)
+    routing = _routing(spec, w.model, w.batch)
+    if routing:
+        tokens = max(1, round(routing["mean"]))
+        scaled = [dataclasses.replace(op, gemm=(tokens, *op.gemm[1:]))
+                  if op.group == "routed_experts" else op for op in scaled]
+    kind = (f"mla-{spec.attention}" if not gqa else
+            "mha" if model.attention.group_size == 1 else "gqa")
+    return Layer(w, kind, scaled, routing)
+
+
+def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True):
     """Run ``spec`` and write its results folder; return the written paths by kind.
+
+    ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.verdict`);
+    ``comparison=False`` writes only the verdict's files.
 
     Raises
     ------
@@ -267,25 +308,8 @@ def run_study(spec, out_dir, *, progress=print):
         A workload whose scaled ops do not fit the tile (raised before any build).
     """
     began = time.perf_counter()
-    layers = []
-    for w in spec.workloads:
-        model = get_model(w.model)
-        ops = decode_layer_ops(w.model, batch=w.batch, context=spec.context, dtype=spec.dtype,
-                               ep_devices=spec.ep_devices, attention=spec.attention)
-        gqa = isinstance(model.attention, GQAAttention)
-        absorbed = not gqa and spec.attention == "absorbed"
-        scaled = lower_layer(ops, mla_absorbed=absorbed, max_context=spec.max_context,
-                             max_width=spec.max_width, max_head_dim=spec.max_head_dim,
-                             max_instances=spec.max_instances)
-        routing = _routing(spec, w.model, w.batch)
-        if routing:   # routed experts run with the sampled tokens per expert
-            tokens = max(1, round(routing["mean"]))
-            scaled = [dataclasses.replace(op, gemm=(tokens, *op.gemm[1:]))
-                      if op.group == "routed_experts" else op for op in scaled]
-        kind = (f"mla-{spec.attention}" if not gqa else
-                "mha" if model.attention.group_size == 1 else "gqa")
-        layers.append((w, kind, scaled, routing))
-    every = [op for _, _, scaled, _ in layers for op in scaled]
+    layers = [lower_workload(spec, w) for w in spec.workloads]
+    every = [op for layer in layers for op in layer.scaled]
     try:
         for op in {op.key: op for op in every}.values():
             op.program(spec.config)     # compile errors before the long build
@@ -298,12 +322,17 @@ def run_study(spec, out_dir, *, progress=print):
     simulated = time.perf_counter()
 
     measurements, routing_rows, layer_rows = [], [], []
-    for w, kind, scaled, routing in layers:
+    for layer in layers:
+        w, kind, scaled, routing = (layer.workload, layer.attention, layer.scaled,
+                                    layer.routing)
         for op in scaled:
             result = results[op.key]
             measurements.append(measurement(
                 spec.config, op, result, workload=w.label, model=w.model, attention=kind,
-                batch=w.batch, full_time_s=_extrapolate(spec, op, result)))
+                batch=w.batch, full_time_s={
+                    name: Derates.of(spec.config, op, result).time_s(
+                        op.full_flop, op.full_bytes, name, spec.dtype)
+                    for name in spec.machines}))
         if routing:
             routing_rows.append({"workload": w.label, "ep_devices": spec.ep_devices,
                                  **{k: (round(v, 2) if isinstance(v, float) else v)
@@ -326,8 +355,19 @@ def run_study(spec, out_dir, *, progress=print):
     extra = {"Full-size decode layer time per machine (model-extrapolated)": layer_rows}
     if routing_rows:
         extra["MoE routing sample (tokens per expert on device 0)"] = routing_rows
-    paths = write_study(out_dir, measurements, provenance, extra)
-    progress(f"study: wrote {Path(out_dir) / 'report.md'} "
+    paths = {}
+    if verdict:
+        from .verdict import run_verdict, write_verdict
+        rows, breakdown = run_verdict(spec, layers, results, progress=progress)
+        text, paths = write_verdict(out_dir, spec.config, rows, breakdown, spec.machines)
+        provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
+    if comparison:
+        paths.update(write_study(out_dir, measurements, provenance, extra))
+        if verdict:
+            report = paths["report"]
+            report.write_text(report.read_text() + "\n" + text + "\n")
+    written = "report.md" if comparison else "verdict.md"
+    progress(f"study: wrote {Path(out_dir) / written} "
              f"({time.perf_counter() - began:.0f} s; "
              f"{'all outputs bit-exact' if not bad else f'{len(bad)} outputs WRONG'})")
     if bad:
