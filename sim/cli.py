@@ -150,6 +150,12 @@ def add_study_arguments(parser):
                       help="machine whose ridge point the tile matches (default: h100)")
     parser.add_argument("--simulator", choices=SIMULATORS,
                         help="HDL simulator (default: verilator)")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--no-verdict", action="store_true",
+                       help="skip the attention-unit verdict (baseline tile only)")
+    scope.add_argument("--verdict-only", action="store_true",
+                       help="write only the attention-unit verdict (verdict.md, CSV, JSON, "
+                            "plots), not the per-op comparison report")
 
 
 def study_spec(args):
@@ -187,7 +193,8 @@ def run_study_command(args):
 
     def progress(message):
         print(message, flush=True)
-    run_study(spec, out, progress=progress)
+    run_study(spec, out, progress=progress, verdict=not args.no_verdict,
+              comparison=not args.verdict_only)
     return 0
 
 

@@ -67,7 +67,7 @@ def balanced_tile(hw="h100", dtype="fp8", rows=8, cols=8, **fields):
     """
     ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
     fields = {"sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
-              "program_depth": 4096, "dram_latency": 32, **fields}
+              "program_depth": 1 << 14, "dram_latency": 32, **fields}
     bandwidth = Fraction(2 * rows * cols / ridge).limit_denominator(1 << 12)
     return TileConfig(rows=rows, cols=cols, dram_bytes_per_cycle=bandwidth, **fields)
 

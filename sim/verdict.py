@@ -10,7 +10,8 @@ full size on each machine with the derates the model predicts for it
 multiple and ops per byte over the machine's own bandwidth; a machine with an
 alternative gets the alternative's extra compute or bandwidth, in proportion.
 
-Layer time with the unit: attention ``a`` on the unit, the rest ``b`` on the tile. Run one
+Layer time with the unit: the fused attention ``a`` on the unit, the rest ``b`` (naive
+MLA's up-projection of the cache included) on the tile. Run one
 after the other, ``a + b``; or, with the batch split into two sub-batches interleaved
 across layers (as NeuPIMs does), ``max(a, b2)`` in steady state, where ``b2`` is the
 tile's time for two half-batch layers (weights are read once per sub-batch). The
@@ -99,7 +100,7 @@ def _half_batch_times(spec, layer, derates, hw):
     the full-batch ops (same shapes but half the rows)."""
     half = lower_workload(spec, Workload(layer.workload.model, layer.workload.batch // 2))
     return 2 * sum(derates[op.name].time_s(op.full_flop, op.full_bytes, hw, spec.dtype)
-                   for op in half.scaled if op.group != "attention")
+                   for op in half.scaled if not op.attention)
 
 
 def run_verdict(spec, layers, base_results, *, progress=print):
@@ -110,7 +111,7 @@ def run_verdict(spec, layers, base_results, *, progress=print):
     per workload, machine and variant, the layer time split into attention and the rest.
     """
     every = [op for layer in layers for op in layer.scaled]
-    attention = [op for op in every if op.group == "attention"]
+    attention = [op for op in every if op.attention]   # the fused attention programs
     results = {}
     for variant in variants(spec.config):
         if variant.name == "baseline":
@@ -125,6 +126,10 @@ def run_verdict(spec, layers, base_results, *, progress=print):
                      f"array at {float(variant.tile.dram_bytes_per_cycle):.3g} B/cycle")
             results[variant.name] = run_scaled(variant.tile, every, seed=spec.seed,
                                                simulator=spec.simulator, progress=progress)
+    wrong = [f"{name}: {key}" for name, runs in results.items()
+             for key, run in runs.items() if not run.exact]
+    if wrong:
+        raise ValueError(f"outputs differ from the numpy golden model: {', '.join(wrong)}")
     all_variants = variants(spec.config)
     breakdown, rows = [], []
     for layer in layers:
@@ -139,8 +144,8 @@ def run_verdict(spec, layers, base_results, *, progress=print):
                            for op in layer.scaled}
                 rest = sum(derates[op.name].time_s(op.full_flop, op.full_bytes, tile_hw,
                                                    spec.dtype)
-                           for op in layer.scaled if op.group != "attention")
-                (att,) = [op for op in layer.scaled if op.group == "attention"]
+                           for op in layer.scaled if not op.attention)
+                (att,) = [op for op in layer.scaled if op.attention]
                 if variant.unit is None:
                     a = derates["attention"].time_s(att.full_flop, att.full_bytes, tile_hw,
                                                     spec.dtype)
