@@ -164,6 +164,14 @@ def run_verdict(spec, layers, base_results, *, progress=print):
                                   "other_us": rest * 1e6, "layer_us": total * 1e6,
                                   "area_mm2": variant.area_mm2})
             base = times["baseline"]
+            (att,) = [op for op in layer.scaled if op.attention]
+
+            def utilization(config, run):
+                """Array and DRAM utilisation of the scaled attention on the RTL."""
+                c = run.counters
+                return (c["useful_macs"] / (c["cycles"] * config.peak_macs_per_cycle),
+                        (c["bytes_read"] + c["bytes_written"])
+                        / (c["cycles"] * float(config.dram_bytes_per_cycle)))
             for kind in ATTENTION_UNIT_PRESETS:
                 mine = {v.name: v for v in all_variants if v.kind == kind}
                 unit_name = f"unit {kind}"
@@ -173,6 +181,9 @@ def run_verdict(spec, layers, base_results, *, progress=print):
                 pays = unit_speedup > max(1.0, speedups[best])
                 bigger = speedups[f"bigger array (= {kind})"]
                 area_ratio = mine[unit_name].area_mm2 / all_variants[0].area_mm2
+                unit_array, unit_dram = utilization(mine[unit_name].unit,
+                                                    results[unit_name][att.key])
+                tile_array, tile_dram = utilization(spec.config, results["baseline"][att.key])
                 rows.append({
                     "workload": layer.workload.label, "attention": layer.attention,
                     "batch": layer.workload.batch, "machine": machine, "unit": kind,
@@ -180,6 +191,11 @@ def run_verdict(spec, layers, base_results, *, progress=print):
                     "unit_us": round(times[unit_name] * 1e6, 3),
                     "unit_speedup": round(unit_speedup, 3),
                     "unit_speedup_per_area": round(unit_speedup / area_ratio, 3),
+                    # Scaled attention on the RTL: the tile's and the unit's utilisation.
+                    "tile_attention_array_util": round(tile_array, 4),
+                    "tile_attention_dram_util": round(tile_dram, 4),
+                    "unit_array_util": round(unit_array, 4),
+                    "unit_dram_util": round(unit_dram, 4),
                     "bigger_array_speedup": round(speedups[f"bigger array (= {kind})"], 3),
                     "more_bandwidth_speedup": round(speedups[f"more bandwidth (= {kind})"], 3),
                     "best_alternative": best.split(" (")[0],

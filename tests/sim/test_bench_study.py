@@ -1,0 +1,16 @@
+"""Smoke run of scripts/bench_study.py on a one-op-group study (warm: the cached build)."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "bench_study.py"
+
+
+def test_bench_study_prints_its_timing(capsys):
+    spec = importlib.util.spec_from_file_location("bench_study", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--warm-only", "--", "--models", "llama-3-8b", "--batches", "2",
+                       "--no-verdict"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("warm (builds cached):") and out.rstrip().endswith(" s")
