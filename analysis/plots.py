@@ -179,14 +179,20 @@ def plot_tile_roofline(measurements: Sequence[OpMeasurement]) -> Figure:
     ax = fig.add_subplot()
     _roof(ax, intensities, peak, bandwidth, f"tile roof: {peak} FLOP/cycle, {bandwidth:g} B/cycle")
     ax.axvline(peak / bandwidth, color="grey", linestyle=":", label=f"ridge {peak / bandwidth:.3g} FLOP/byte")
+    # One label per attention point (ops of equal scaled shape share a point; the legend
+    # names the groups), so labels do not pile up.
+    labels: dict[tuple[float, float], list[str]] = {}
     for m in finite:
         achieved, colour, marker = m.flop / m.measured_cycles, colours[m.attention], GROUP_MARKERS[m.group]
         ax.plot(m.intensity, achieved, marker, color=colour)
-        ax.annotate(f"{m.workload}: {m.op}", (m.intensity, achieved), textcoords="offset points", xytext=(4, -9),
-                    fontsize=6)
+        if m.group == "attention":
+            labels.setdefault((round(m.intensity, 6), round(achieved, 6)), []).append(m.model)
         if np.isfinite(m.full_intensity):
             ax.plot([m.intensity, m.full_intensity], [achieved, achieved], ":", color=colour, linewidth=0.8)
             ax.plot(m.full_intensity, achieved, marker, color=colour, markerfacecolor="none")
+    for (x, y), models in labels.items():
+        ax.annotate(", ".join(dict.fromkeys(models)) + ": attention", (x, y), textcoords="offset points",
+                    xytext=(6, -10), fontsize=7)
     # Proxy artists: one legend entry per attention type and group present, not per point.
     for attention in dict.fromkeys(m.attention for m in finite):
         ax.plot([], [], "-", color=colours[attention], linewidth=4, label=f"attention: {attention}")
