@@ -34,7 +34,7 @@ __all__ = [
     "PIM_BANK_GBPS", "ATTENTION_KINDS",
     "AreaBreakdown", "IsoAreaAlternative", "mac_area_mm2", "pe_register_bits", "sram_area_mm2",
     "dram_interface_area_mm2", "vector_unit_area_mm2", "tile_area", "attention_unit_area",
-    "iso_area_alternatives", "default_acc_width",
+    "iso_area_alternatives", "resized_array", "default_acc_width",
 ]
 
 PROCESS_NODE = "TSMC N7-class 7 nm"
@@ -421,15 +421,26 @@ def _grown_shapes(rows: int, cols: int, side: int):
             if r >= rows and c >= cols and (r, c) != (rows, cols)]
 
 
+def resized_array(config, rows: int, cols: int):
+    """``config`` with a ``rows x cols`` array and the same on-chip memory in bytes: the
+    scratchpads and the accumulator keep their capacity, with fewer, wider entries.
+
+    Spending area on compute should not also buy SRAM: a wider array with as many
+    entries would grow every buffer with it."""
+    sp_depth = max(2, config.sp_depth * (config.rows + config.cols) // (rows + cols))
+    acc_depth = max(1, config.acc_depth * config.cols // cols)
+    return config.replace(rows=rows, cols=cols, sp_depth=sp_depth, acc_depth=acc_depth)
+
+
 def _bigger_array(config, budget: float, clock_Hz: float, granule: int) -> IsoAreaAlternative:
     best = None
     side = granule
     # Area grows with rows and with cols. Once the square of this side is valid (side >=
     # both) and over budget, every shape of a larger side contains it: stop.
     while side < max(config.rows, config.cols) or \
-            tile_area(config.replace(rows=side, cols=side), clock_Hz).total <= budget:
+            tile_area(resized_array(config, side, side), clock_Hz).total <= budget:
         for r, c in _grown_shapes(config.rows, config.cols, side):
-            candidate = config.replace(rows=r, cols=c)
+            candidate = resized_array(config, r, c)
             area = tile_area(candidate, clock_Hz)
             if area.total > budget:
                 continue
@@ -477,7 +488,7 @@ def iso_area_alternatives(config, extra_area_mm2: float, clock_Hz: float = 1e9,
         ``"bigger_array"``: the largest array (most MACs; at equal MACs, least area) whose
         tile fits ``tile_area(config).total + extra_area_mm2``, among square and 2:1 (either
         way) shapes with sides multiples of ``granule`` that do not shrink either side.
-        Scratchpad and accumulator rows widen with the array. If none fits, ``config``
+        Scratchpads and accumulator keep their bytes (:func:`resized_array`). If none fits, ``config``
         itself with the whole extra unspent.
 
         ``"more_bandwidth"``: ``config`` with ``dram_bytes_per_cycle`` raised by what the

@@ -19,6 +19,7 @@ intensities side by side.
 """
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from .gemm import compile_gemm, gemm_job
 from .tile_model import predict_program
 
 __all__ = ["ScaledOp", "lower_layer", "RunResult", "run_scaled", "measurement"]
+
+#: Simulator starts per run_scaled call (progress is reported after each).
+RUN_CHUNKS = 4
 
 #: Analysis ops fused into one attention program.
 FUSED_ATTENTION = ("attn_score", "softmax", "attn_context")
@@ -183,11 +187,18 @@ def run_scaled(config, scaled, *, seed=0, simulator="verilator", progress=None):
     if progress:
         progress(f"building the tile ({config.rows}x{config.cols}, digest {config.digest})")
     sim = flow.build(config, "tile", simulator=simulator)
-    if progress:
-        progress(f"running {len(jobs)} programs on {simulator}")
+    # A few simulator starts (about a second each) rather than one, so a long run
+    # reports progress between them.
+    per_start = max(1, -(-len(jobs) // RUN_CHUNKS))
+    outcomes, cycles, began = [], 0, time.perf_counter()
+    for start in range(0, len(jobs), per_start):
+        outcomes += flow.run(sim, jobs[start:start + per_start])
+        cycles += sum(outcome["counters"]["cycles"] for outcome in outcomes[start:])
+        if progress:
+            progress(f"  {len(outcomes)}/{len(jobs)} programs on {simulator}, "
+                     f"{cycles:,} cycles, {time.perf_counter() - began:.0f} s")
     results = {}
-    for key, program, expected, result in zip(unique, programs, expectations,
-                                              flow.run(sim, jobs)):
+    for key, program, expected, result in zip(unique, programs, expectations, outcomes):
         output = program.output(config, result["read"])
         results[key] = RunResult(exact=bool(np.array_equal(output, expected)),
                                  counters=result["counters"],

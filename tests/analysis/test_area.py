@@ -5,7 +5,7 @@ import pytest
 
 from rooftile.analysis import area
 from rooftile.analysis.area import (AreaBreakdown, attention_unit_area, dram_interface_area_mm2,
-                                    iso_area_alternatives, mac_area_mm2, sram_area_mm2,
+                                    iso_area_alternatives, mac_area_mm2, resized_array, sram_area_mm2,
                                     tile_area, vector_unit_area_mm2)
 from rooftile.hdl.params import TileConfig
 
@@ -136,11 +136,14 @@ def test_bigger_array_is_the_largest_that_fits(extra):
     assert new.rows % 4 == 0 and new.cols % 4 == 0
     assert new.rows == new.cols or max(new.rows, new.cols) == 2 * min(new.rows, new.cols)
     assert new.rows >= config.rows and new.cols >= config.cols
-    assert new.replace(rows=8, cols=8) == config  # nothing else changed
+    assert new == resized_array(config, new.rows, new.cols)  # nothing else changed
+    # The same on-chip memory in bytes (entries rounded down), only the array grew.
+    assert tile_area(new).sram <= tile_area(config).sram + 1e-12
+    assert tile_area(new).sram > 0.9 * tile_area(config).sram
     # Brute force: no allowed shape with more MACs fits the budget.
     for r, c in shapes_up_to(256):
         if r * c > new.rows * new.cols and r >= 8 and c >= 8:
-            assert tile_area(config.replace(rows=r, cols=c)).total > budget, (r, c)
+            assert tile_area(resized_array(config, r, c)).total > budget, (r, c)
     if extra >= 0.2:
         assert new.rows * new.cols > 64
         assert got.unspent_mm2 < 0.25 * extra   # spends most of the extra
