@@ -232,10 +232,13 @@ def _routing(spec, model, batch):
     moe = get_model(model).moe
     if moe is None or get_model(model).default_layer != "moe":
         return None
-    sample = sample_routing(batch, moe.num_experts_per_tok, moe.n_routed_experts,
-                            spec.ep_devices, seed=spec.seed)
-    local = sample.counts[:moe.n_routed_experts // spec.ep_devices]
-    active = [c for c in local if c > 0]
+    try:
+        sample = sample_routing(batch, moe.num_experts_per_tok, moe.n_routed_experts,
+                                spec.ep_devices, seed=spec.seed)
+    except ValueError as error:
+        raise StudyError(f"{model}: {error}") from None
+    local = sample.counts[:max(1, moe.n_routed_experts // spec.ep_devices)]
+    active = [c for c in local if c > 0] or [0]   # an idle device runs one token
     return {"experts_on_device": len(local), "active": len(active),
             "min": min(active), "max": max(active),
             "mean": sum(active) / len(active), "global_mean": sample.mean}
