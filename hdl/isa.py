@@ -31,7 +31,7 @@ from .vector_unit import KeyAxis, SoftmaxCommand, softmax_fields
 
 __all__ = ["Opcode", "Target", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs", "StoreArgs",
            "Instruction",
-           "encode", "decode"]
+           "encode", "assemble", "decode"]
 
 
 class Opcode(enum.Enum, shape=3):
@@ -156,6 +156,23 @@ def encode(config, opcode, deps=(), **args):
                              f"(0..{(1 << width) - 1}) for this TileConfig")
         word |= int(value) << offset
     return word
+
+
+def assemble(config, commands, what="the program"):
+    """Close ``commands`` (``(opcode, deps, args)``, deps any iterable) with FINISH and
+    encode them; return ``(commands, instructions)`` with deps as sorted tuples.
+
+    Raises
+    ------
+    ValueError
+        More instructions than ``config.program_depth``, naming ``what`` needs them.
+    """
+    commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
+    commands.append(("FINISH", (), {}))
+    if len(commands) > config.program_depth:
+        raise ValueError(f"{what} needs {len(commands)} instructions, program_depth is "
+                         f"{config.program_depth}")
+    return commands, [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
 
 
 def decode(config, word):

@@ -38,14 +38,15 @@ import math
 
 import numpy as np
 
-from ..hdl.isa import encode
+from ..hdl.isa import assemble
 from ..hdl.vector_unit import softmax_scale
 from . import flow, golden
 from .packing import pack_lanes, unpack_lanes
+from .gemm import ProgramResult
 from .tile_model import cycle_bound
 
 __all__ = ["AttentionShape", "AttentionProgram", "compile_attention", "run_attention",
-           "AttentionResult"]
+           "attention_job"]
 
 
 def _ceil_div(a, b):
@@ -322,28 +323,9 @@ def compile_attention(config, shape, *, multiplier=None):
         stores[-1][1].add("push_prev")
         commands.extend(stores)
 
-    commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
-    commands.append(("FINISH", (), {}))
-    if len(commands) > config.program_depth:
-        raise ValueError(f"{shape} needs {len(commands)} instructions, program_depth is "
-                         f"{config.program_depth}")
-    instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
+    commands, instructions = assemble(config, commands, what=str(shape))
     return AttentionProgram(shape, instructions, commands, bases, words, scale, shift,
                             out_shift, _ceil_div(qbs, chunk))
-
-
-@dataclasses.dataclass
-class AttentionResult:
-    shape: AttentionShape
-    program: AttentionProgram
-    output: np.ndarray
-    expected: np.ndarray
-    counters: dict
-    wall: dict
-
-    @property
-    def exact(self):
-        return bool(np.array_equal(self.output, self.expected))
 
 
 def attention_job(config, program, q, k, v):
@@ -365,6 +347,6 @@ def run_attention(config, shapes, *, seed=0, simulator="verilator", waves=False)
         inputs.append((q, k, v))
         jobs.append(attention_job(config, program, q, k, v))
     sim = flow.build(config, "tile", simulator=simulator, waves=waves)
-    return [AttentionResult(program.shape, program, program.output(config, result["read"]),
+    return [ProgramResult(program.shape, program, program.output(config, result["read"]),
                             program.expected(config, *qkv), result["counters"], result["wall"])
             for program, qkv, result in zip(programs, inputs, flow.run(sim, jobs))]

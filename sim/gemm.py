@@ -22,12 +22,12 @@ import math
 
 import numpy as np
 
-from ..hdl.isa import encode
+from ..hdl.isa import assemble
 from . import flow, golden
 from .tile_model import cycle_bound
 from .packing import pack_lanes, unpack_lanes
 
-__all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "GemmResult"]
+__all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "ProgramResult"]
 
 
 #: K is split into at least this many k-tiles where that keeps them >= 2 * rows steps.
@@ -193,19 +193,16 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
         stores[0][1].add("pop_prev")
         stores[-1][1].add("push_prev")
         commands += stores
-    commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
-    commands.append(("FINISH", (), {}))
-    if len(commands) > config.program_depth:
-        raise ValueError(f"the program needs {len(commands)} instructions, program_depth "
-                         f"is {config.program_depth}")
-    instructions = [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
+    commands, instructions = assemble(config, commands)
     return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
                        (mt, nt), commands, out_shift)
 
 
 @dataclasses.dataclass
-class GemmResult:
-    shape: tuple
+class ProgramResult:
+    """A compiled program as run on the RTL, its output against numpy's."""
+    shape: object
+    program: object
     output: np.ndarray
     expected: np.ndarray
     counters: dict
@@ -235,8 +232,8 @@ def run_gemms(config, cases, *, out_shift=None, simulator="verilator", waves=Fal
     sim = flow.build(config, "tile", simulator=simulator, waves=waves)
     results = []
     for (a, b), program, result in zip(cases, programs, flow.run(sim, jobs)):
-        results.append(GemmResult(
-            shape=program.shape,
+        results.append(ProgramResult(
+            shape=program.shape, program=program,
             output=program.output(config, result["read"]),
             expected=program.expected(config, a, b),
             counters=result["counters"], wall=result["wall"]))
