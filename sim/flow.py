@@ -9,6 +9,7 @@ second), passing them to the cocotb testbench as a JSON file: the testbench runs
 with no Python per clock cycle and writes a JSON file of results back.
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import importlib.metadata
@@ -188,6 +189,30 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     stamp.write_text(simulator_version(simulator) + "\n")
     return Build(top, config, simulator, waves, directory,
                  generate_s=generated - began, compile_s=compiled - generated)
+
+
+def build_many(configs, top="tile", *, simulator="verilator", workers=None):
+    """Build several configurations at once, one process each, up to the machine's
+    cores, so a study pays for its cold builds in parallel; :func:`build` then finds
+    them in the cache. Returns the number of distinct configurations.
+
+    Raises
+    ------
+    BuildError
+        The first build that failed.
+    """
+    unique = list({config.digest: config for config in configs}.values())
+    workers = min(len(unique), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        for config in unique:
+            build(config, top, simulator=simulator)
+    else:
+        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+            futures = [pool.submit(build, config, top, simulator=simulator)
+                       for config in unique]
+            for future in futures:
+                future.result()
+    return len(unique)
 
 
 def run(build, jobs, *, keep=False):

@@ -33,6 +33,7 @@ from ..analysis.ops import decode_layer_ops
 from ..analysis.roofline import roofline
 from ..analysis.study_report import write_study
 from ..hdl.params import TileConfig
+from . import flow
 from .schedules import lower_layer, measurement, run_scaled
 from .tools import simulator_version
 
@@ -320,6 +321,13 @@ def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True):
         raise StudyError(f"a scaled op does not fit the tile: {error}") from None
     progress(f"study: {len(spec.workloads)} workloads, {len(every)} ops, "
              f"{len({op.key for op in every})} distinct programs")
+    configs = [spec.config]
+    if verdict:
+        from .verdict import variants
+        configs += [variant.unit or variant.tile for variant in variants(spec.config)]
+    progress(f"building {len({c.digest for c in configs})} configurations "
+             f"(in parallel, cached ones are reused)")
+    flow.build_many(configs, simulator=spec.simulator)
     results = run_scaled(spec.config, every, seed=spec.seed, simulator=spec.simulator,
                          progress=progress)
     simulated = time.perf_counter()
