@@ -16,7 +16,7 @@ from pathlib import Path
 from .comparison import OpMeasurement, by_workload, explain_gap
 from .plots import plot_layer_time, plot_tile_roofline, plot_utilization_comparison
 
-__all__ = ["write_study", "load_study", "FILES"]
+__all__ = ["write_study", "load_study", "markdown_table", "FILES"]
 
 #: Kind -> file name of what :func:`write_study` writes.
 FILES = {
@@ -159,9 +159,14 @@ def _times_section(measurements: Sequence[OpMeasurement]) -> list[str]:
             + _table(["workload", "op", "full shape"] + [f"{hw} [µs]" for hw in machines], rows) + [""])
 
 
-def _extra_section(title: str, rows: Sequence[Mapping]) -> list[str]:
+def markdown_table(rows: Sequence[Mapping]) -> str:
+    """A Markdown table of dict rows, columns in first-seen order."""
     columns = list(dict.fromkeys(column for row in rows for column in row))
-    return [f"## {title}", ""] + _table(columns, [[_cell(row.get(c)) for c in columns] for row in rows]) + [""]
+    return "\n".join(_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows]))
+
+
+def _extra_section(title: str, rows: Sequence[Mapping]) -> list[str]:
+    return [f"## {title}", "", markdown_table(rows), ""]
 
 
 def _report(measurements: Sequence[OpMeasurement], provenance: Mapping,

@@ -41,7 +41,7 @@ import numpy as np
 from ..hdl.isa import assemble
 from ..hdl.vector_unit import softmax_scale
 from . import flow, golden
-from .packing import pack_lanes, unpack_lanes
+from .packing import block_columns, unpack_lanes
 from .gemm import ProgramResult
 from .tile_model import cycle_bound
 
@@ -114,28 +114,12 @@ class AttentionProgram:
     def dram_image(self, config, q, k, v):
         """``(addr, word)`` pairs for every instance's Q, K and V (``[I, G, dk]``,
         ``[I, T, dk]``, ``[I, T, dv]``)."""
-        s, r, c = self.shape, config.rows, config.cols
-        dw = config.data_width
+        r, c, dw = config.rows, config.cols, config.data_width
         image = []
         for i, base in enumerate(self.bases):
-            keys = np.zeros((_ceil_div(s.context, r) * r, s.key_dim), dtype=np.int64)
-            keys[:s.context] = k[i]
-            for kb in range(len(keys) // r):
-                for d in range(s.key_dim):
-                    image.append((base["k"] + kb * s.key_dim + d,
-                                  pack_lanes(keys[kb * r:(kb + 1) * r, d], dw)))
-            queries = np.zeros((_ceil_div(s.queries, c) * c, s.key_dim), dtype=np.int64)
-            queries[:s.queries] = q[i]
-            for qb in range(len(queries) // c):
-                for d in range(s.key_dim):
-                    image.append((base["q"] + qb * s.key_dim + d,
-                                  pack_lanes(queries[qb * c:(qb + 1) * c, d], dw)))
-            values = np.zeros((s.context, _ceil_div(s.value_dim, r) * r), dtype=np.int64)
-            values[:, :s.value_dim] = v[i]
-            for db in range(values.shape[1] // r):
-                for t in range(s.context):
-                    image.append((base["v"] + db * s.context + t,
-                                  pack_lanes(values[t, db * r:(db + 1) * r], dw)))
+            image += block_columns(k[i], r, dw, base["k"])        # K^T, dimension-major
+            image += block_columns(q[i], c, dw, base["q"])        # Q^T
+            image += block_columns(np.asarray(v[i]).T, r, dw, base["v"])  # V, token-major
         return image
 
     def read_ranges(self, config):

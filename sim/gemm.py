@@ -25,7 +25,7 @@ import numpy as np
 from ..hdl.isa import assemble
 from . import flow, golden
 from .tile_model import cycle_bound
-from .packing import pack_lanes, unpack_lanes
+from .packing import block_columns, unpack_lanes
 
 __all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "ProgramResult"]
 
@@ -65,24 +65,9 @@ class GemmProgram:
 
     def dram_image(self, config, a, b):
         """``(addr, word)`` pairs for A and B in this program's layout."""
-        m, k, n = self.shape
-        r, c = config.rows, config.cols
-        image = []
-        for mi in range(_ceil_div(m, r)):
-            block = np.zeros((r, k), dtype=np.int64)
-            rows = a[mi * r:(mi + 1) * r]
-            block[:len(rows)] = rows
-            for s in range(k):
-                image.append((self.a_base + mi * k + s, pack_lanes(block[:, s],
-                                                                   config.data_width)))
-        for nj in range(_ceil_div(n, c)):
-            block = np.zeros((k, c), dtype=np.int64)
-            cols = b[:, nj * c:(nj + 1) * c]
-            block[:, :cols.shape[1]] = cols
-            for s in range(k):
-                image.append((self.b_base + nj * k + s, pack_lanes(block[s],
-                                                                   config.data_width)))
-        return image
+        dw = config.data_width
+        return (block_columns(a, config.rows, dw, self.a_base)
+                + block_columns(np.asarray(b).T, config.cols, dw, self.b_base))
 
     def read_ranges(self, config):
         m, _, n = self.shape

@@ -1,7 +1,9 @@
 """Bit packing shared by the compilers and the testbenches, so neither can disagree with
 the RTL about bit positions."""
 
-__all__ = ["pack_lanes", "unpack_lanes", "pack_struct"]
+import numpy as np
+
+__all__ = ["pack_lanes", "unpack_lanes", "pack_struct", "block_columns"]
 
 
 def pack_lanes(values, width):
@@ -23,3 +25,16 @@ def unpack_lanes(word, count, width):
 def pack_struct(layout, fields):
     """Pack a dict into the bits of an Amaranth ``StructLayout`` (missing fields are 0)."""
     return layout.const(fields).as_value().value
+
+
+def block_columns(matrix, lanes, width, base):
+    """``(addr, word)`` pairs of ``matrix`` as the tile's loads read an operand: rows in
+    blocks of ``lanes`` (the last zero padded), each column of block ``b`` one word at
+    ``base + b * columns + column``, lane ``i`` its row ``i``."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    rows, columns = matrix.shape
+    padded = np.zeros((-(-rows // lanes) * lanes, columns), dtype=np.int64)
+    padded[:rows] = matrix
+    return [(base + block * columns + column,
+             pack_lanes(padded[block * lanes:(block + 1) * lanes, column], width))
+            for block in range(len(padded) // lanes) for column in range(columns)]

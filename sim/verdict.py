@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.area import attention_unit_area, iso_area_alternatives, tile_area
 from ..analysis.hardware import HardwareSpec, get_hardware
+from ..analysis.study_report import markdown_table
 from ..hdl.params import ATTENTION_UNIT_PRESETS, AttentionUnit
 from .schedules import run_scaled
 from .study import Derates, Workload, lower_workload
@@ -308,15 +309,6 @@ def plot_time_breakdown(breakdown, machine):
     return fig
 
 
-def _markdown_table(rows):
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(f"{row.get(c, ''):,.3f}" if isinstance(row.get(c), float)
-                                       else str(row.get(c, "")) for c in columns) + " |")
-    return "\n".join(lines)
-
-
 def write_verdict(out_dir, config, rows, breakdown, machines):
     """Write ``verdict.md``, ``verdict.csv``, ``verdict.json`` and the two figures into
     ``out_dir``; return the Markdown (for the study report) and the paths by kind."""
@@ -341,7 +333,7 @@ def write_verdict(out_dir, config, rows, breakdown, machines):
         writer.writerows(rows)
     parts = ["## Verdict: does a dedicated attention unit pay off?", "",
              "Variants at equal area (area model: `rooftile.analysis.area`, 7 nm):", "",
-             _markdown_table(table), ""]
+             markdown_table(table), ""]
     for machine in machines:
         for kind, plot in (("speedup", plot_speedup), ("breakdown", plot_time_breakdown)):
             path = out / f"verdict_{kind}_{machine}.png"
@@ -349,7 +341,7 @@ def write_verdict(out_dir, config, rows, breakdown, machines):
                 path, dpi=120)
             paths[f"verdict_{kind}_{machine}"] = path
         parts += [f"### {machine}", "", thesis_paragraph(rows, machine), "",
-                  _markdown_table([r for r in rows if r["machine"] == machine]), "",
+                  markdown_table([r for r in rows if r["machine"] == machine]), "",
                   f"![speedup against batch](verdict_speedup_{machine}.png)", "",
                   f"![time per layer by variant](verdict_breakdown_{machine}.png)", ""]
     text = "\n".join(parts)
