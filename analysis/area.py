@@ -25,7 +25,7 @@ import numbers
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
-from ._checks import one_of, positive_int
+from ..hdl.errors import one_of, positive_int
 
 __all__ = [
     "PROCESS_NODE", "LOGIC_DENSITY_MTR_PER_MM2", "LAYOUT_OVERHEAD", "ADDER_UM2_PER_BIT",

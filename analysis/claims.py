@@ -9,7 +9,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._checks import positive_int
+from ..hdl.errors import positive_int
 from .models import MLAAttention, ModelConfig, get_model
 from .moe import sample_routing, tokens_per_expert
 from .ops import decode_layer_ops, ffn_ops, moe_ops, ops_in_group, total_intensity

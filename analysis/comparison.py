@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..hdl.tile import COUNTERS
-from ._checks import one_of, positive_float, positive_int
+from ..hdl.errors import one_of, positive_float, positive_int
 
 __all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "COUNTER_KEYS", "DERIVED", "OpMeasurement", "by_workload",
            "explain_gap"]

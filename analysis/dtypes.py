@@ -4,7 +4,7 @@ One element size applies to weights, KV cache and activations alike (NB: real de
 mix them, e.g. fp8 weights with a bf16 KV cache; run the op twice to bound such a mix).
 """
 
-from ._checks import one_of
+from ..hdl.errors import one_of
 
 __all__ = ["DTYPE_BYTES", "element_bytes"]
 

@@ -7,7 +7,7 @@ Presets quote vendor or paper figures, dense (no 2:4 sparsity), with the source 
 
 from dataclasses import dataclass
 
-from ._checks import lookup, name_registry, positive_float, positive_int
+from ..hdl.errors import lookup, name_registry, positive_float, positive_int
 from .dtypes import DTYPE_BYTES, element_bytes
 
 __all__ = ["HardwareSpec", "HARDWARE", "get_hardware", "tile_hardware"]

@@ -7,7 +7,7 @@ low-rank dimensions and the MoE expert counts. Field names follow the Hugging Fa
 
 from dataclasses import dataclass
 
-from ._checks import lookup, name_registry, positive_int
+from ..hdl.errors import lookup, name_registry, positive_int
 
 __all__ = [
     "GQAAttention",

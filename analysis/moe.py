@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive_int
+from ..hdl.errors import positive_int
 
 __all__ = [
     "tokens_per_expert",

@@ -18,7 +18,7 @@ Conventions of every formula:
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ._checks import lookup, one_of, positive_int
+from ..hdl.errors import lookup, one_of, positive_int
 from .dtypes import element_bytes
 from .models import GQAAttention, ModelConfig, get_model
 from .moe import active_experts

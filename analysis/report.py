@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._checks import one_of
+from ..hdl.errors import one_of
 from .hardware import HardwareSpec, get_hardware
 from .models import ModelConfig, get_model
 from .ops import decode_layer_ops, prefill_layer_ops

@@ -8,7 +8,7 @@ intensity crosses a target (the machine's ridge point, or another op's intensity
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ._checks import positive_int
+from ..hdl.errors import positive_int
 from .hardware import HardwareSpec, get_hardware
 from .ops import Op
 

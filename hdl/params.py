@@ -10,6 +10,8 @@ import hashlib
 import json
 from fractions import Fraction
 
+from .errors import InputError, InputTypeError, integer, positive_float
+
 __all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
            "ATTENTION_UNIT_PRESETS"]
 
@@ -29,13 +31,6 @@ DATA_WIDTHS = (8, 16)
 #: all banks of a stack against its pins.
 ATTENTION_UNIT_PRESETS = {"logic-die": (Fraction(4), Fraction(8)),
                           "bank-level": (Fraction(16), Fraction(1))}
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,17 +67,17 @@ class AttentionUnit:
 
     def __post_init__(self):
         if self.kind not in ATTENTION_UNIT_PRESETS:
-            raise ValueError(f"attention unit kind must be one of "
+            raise InputError(f"attention unit kind must be one of "
                              f"{sorted(ATTENTION_UNIT_PRESETS)}, got {self.kind!r}")
         multiple, ops = ATTENTION_UNIT_PRESETS[self.kind]
         for name, default in (("bandwidth_multiple", multiple), ("ops_per_byte", ops)):
             value = getattr(self, name)
             value = default if value is None else Fraction(value)
             if value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+                raise InputError(f"{name} must be > 0, got {value}")
             object.__setattr__(self, name, value)
         for name in ("sp_depth", "acc_depth", "dram_depth", "program_depth"):
-            _check_int(name, getattr(self, name), 2)
+            integer(name, getattr(self, name), 2)
 
     def to_json(self):
         d = dataclasses.asdict(self)
@@ -125,6 +120,9 @@ class TileConfig:
         Instruction memory entries.
     attention_unit : AttentionUnit or None
         The variant under study; None for the baseline tile.
+    clock_Hz : float
+        Clock frequency; turns cycles into seconds and bytes/cycle into GB/s for the
+        roofline and the area model (1 GHz, the order of a real accelerator's clock).
 
     Raises
     ------
@@ -145,23 +143,25 @@ class TileConfig:
     dram_depth: int = 1 << 14
     program_depth: int = 1024
     attention_unit: AttentionUnit = None
+    clock_Hz: float = 1e9
 
     def __post_init__(self):
         for name, minimum in (("rows", 1), ("cols", 1), ("acc_width", 1),
                               ("max_reduction", 1), ("sp_depth", 2), ("acc_depth", 1),
                               ("dram_latency", 1), ("dram_depth", 1),
                               ("program_depth", 2)):
-            _check_int(name, getattr(self, name), minimum)
+            integer(name, getattr(self, name), minimum)
+        object.__setattr__(self, "clock_Hz", positive_float("clock_Hz", self.clock_Hz))
         if self.data_width not in DATA_WIDTHS:
-            raise ValueError(f"data_width must be one of {DATA_WIDTHS}, "
+            raise InputError(f"data_width must be one of {DATA_WIDTHS}, "
                              f"got {self.data_width!r}")
         if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}"
+            raise InputError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}"
                              + (" (weight-stationary is not implemented yet)"
                                 if "weight" in str(self.dataflow) else ""))
         worst = self.max_reduction * self.max_product
         if worst > 2 ** (self.acc_width - 1) - 1:
-            raise ValueError(
+            raise InputError(
                 f"acc_width={self.acc_width} cannot hold max_reduction={self.max_reduction} "
                 f"products of {self.data_width}-bit operands (worst sum {worst}); "
                 f"allowed: acc_width >= {self.min_acc_width} or max_reduction <= "
@@ -169,15 +169,15 @@ class TileConfig:
         try:
             bandwidth = Fraction(self.dram_bytes_per_cycle).limit_denominator(1 << 12)
         except (TypeError, ValueError):
-            raise TypeError(f"dram_bytes_per_cycle must be a number, "
+            raise InputTypeError(f"dram_bytes_per_cycle must be a number, "
                             f"got {self.dram_bytes_per_cycle!r}") from None
         if bandwidth <= 0 or bandwidth > self.dram_word_bytes:
-            raise ValueError(f"dram_bytes_per_cycle must be > 0 and <= one DRAM word "
+            raise InputError(f"dram_bytes_per_cycle must be > 0 and <= one DRAM word "
                              f"({self.dram_word_bytes} bytes), got {self.dram_bytes_per_cycle!r}")
         object.__setattr__(self, "dram_bytes_per_cycle", bandwidth)
         if self.attention_unit is not None:
             if not isinstance(self.attention_unit, AttentionUnit):
-                raise TypeError(f"attention_unit must be an AttentionUnit or None, "
+                raise InputTypeError(f"attention_unit must be an AttentionUnit or None, "
                                 f"got {self.attention_unit!r}")
             self.attention_unit_tile()   # its engine must be buildable too
 
@@ -242,7 +242,7 @@ class TileConfig:
         """
         unit = self.attention_unit
         if unit is None:
-            raise ValueError("this TileConfig has no attention unit")
+            raise InputError("this TileConfig has no attention unit")
         bandwidth = self.dram_bytes_per_cycle * unit.bandwidth_multiple
         lanes = max(1, round(unit.ops_per_byte * bandwidth / 2))
         try:
@@ -250,9 +250,10 @@ class TileConfig:
                               acc_width=self.acc_width, max_reduction=self.max_reduction,
                               sp_depth=unit.sp_depth, acc_depth=unit.acc_depth,
                               dram_bytes_per_cycle=bandwidth, dram_latency=self.dram_latency,
-                              dram_depth=unit.dram_depth, program_depth=unit.program_depth)
-        except ValueError as error:
-            raise ValueError(f"attention unit {unit.kind} ({unit.bandwidth_multiple}x "
+                              dram_depth=unit.dram_depth, program_depth=unit.program_depth,
+                              clock_Hz=self.clock_Hz)
+        except InputError as error:
+            raise InputError(f"attention unit {unit.kind} ({unit.bandwidth_multiple}x "
                              f"bandwidth, {unit.ops_per_byte} ops/byte): {error}") from None
 
     def to_json(self):
@@ -276,8 +277,13 @@ class TileConfig:
 
     @property
     def digest(self):
-        """Stable short hash of every field: the build-cache key."""
-        text = json.dumps(self.to_json(), sort_keys=True)
+        """Stable short hash of every field the RTL depends on: the build-cache key.
+
+        The clock is left out: it turns cycles into seconds, and the same build serves
+        every clock."""
+        fields = self.to_json()
+        del fields["clock_Hz"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def replace(self, **changes):

@@ -1,0 +1,116 @@
+"""Performance counters and dependency tokens: names, widths and the typed record.
+
+One definition for everyone who touches a counter: the tile's counter file counts the
+events named here in this order, the testbenches unpack the ``counters`` port lane by
+lane in this order, the cycle model fills the same record, and the analysis layer
+derives utilisations from it. A counter counts one event per cycle (or bytes per
+cycle) while a program runs, as gemmini's ``CounterFile`` does per event.
+"""
+
+import dataclasses
+
+__all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
+           "HARNESS_COUNTERS", "Counters", "unpack_lanes"]
+
+#: Bits of every counter: 2**48 cycles outlast any simulation.
+COUNTER_WIDTH = 48
+
+#: Performance counters of the tile, in the order of its ``counters`` port's lanes.
+COUNTERS = (
+    "cycles",                # start to done
+    "array_busy",            # a reduction step entered the array
+    "useful_macs",           # MACs on real (unpadded) data
+    "drain_stalls",          # execute held a block back for the result chain
+    "dma_busy",              # a DRAM request was accepted or a read was in flight
+    "bytes_read",            # DRAM bytes read by loads
+    "bytes_written",         # DRAM bytes written by stores
+    "exec_wait_load",        # execute waiting on a load token (operands not ready)
+    "exec_wait_store",       # execute waiting on a store token (accumulator not free)
+    "store_wait_exec",       # store waiting on an execute token (results not ready)
+    "load_wait_exec",        # load waiting on an execute token (buffer not free)
+    "vector_busy",           # the vector unit works on a softmax
+)
+
+#: Counters of the array-level harness (matrix unit alone), read as separate ports.
+HARNESS_COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
+
+#: Dependency-token counters, in the order of the tile's ``status_tokens`` lanes.
+TOKENS = ("load_to_exec", "exec_to_load", "exec_to_store", "store_to_exec")
+#: Bits of one token counter on the status port, and the most tokens it holds.
+TOKEN_WIDTH = 8
+TOKEN_LIMIT = (1 << TOKEN_WIDTH) - 1
+
+
+def unpack_lanes(value, width, count):
+    """The ``count`` unsigned lanes of ``width`` bits packed into ``value``, lane 0 lowest."""
+    mask = (1 << width) - 1
+    return [(value >> (i * width)) & mask for i in range(count)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    """The tile's counters after one program: one field per name in :data:`COUNTERS`.
+
+    The utilisation helpers keep overall utilisation, mapping efficiency and bandwidth
+    apart, as scale-sim's reports do.
+    """
+
+    cycles: int
+    array_busy: int
+    useful_macs: int
+    drain_stalls: int
+    dma_busy: int
+    bytes_read: int
+    bytes_written: int
+    exec_wait_load: int
+    exec_wait_store: int
+    store_wait_exec: int
+    load_wait_exec: int
+    vector_busy: int
+
+    def __post_init__(self):
+        for name in COUNTERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
+            object.__setattr__(self, name, int(value))   # numpy ints become plain ints
+
+    @classmethod
+    def from_bits(cls, value, width=COUNTER_WIDTH):
+        """The record packed in the ``counters`` port's value (lane i = ``COUNTERS[i]``)."""
+        return cls(*unpack_lanes(value, width, len(COUNTERS)))
+
+    @classmethod
+    def from_json(cls, data):
+        """The record :meth:`to_json` wrote; a missing or unknown name raises ValueError."""
+        missing = [name for name in COUNTERS if name not in data]
+        extra = [name for name in data if name not in COUNTERS]
+        if missing or extra:
+            raise ValueError(f"counters need exactly {', '.join(COUNTERS)}; "
+                             f"missing {missing}, unknown {extra}")
+        return cls(**{name: data[name] for name in COUNTERS})
+
+    def to_json(self):
+        """``{name: int}`` in :data:`COUNTERS` order."""
+        return {name: getattr(self, name) for name in COUNTERS}
+
+    @property
+    def bytes_moved(self):
+        """DRAM bytes read and written."""
+        return self.bytes_read + self.bytes_written
+
+    def mac_utilization(self, peak_macs_per_cycle):
+        """Useful MACs over the array's peak for the measured cycles: overall utilisation."""
+        return self.useful_macs / (self.cycles * peak_macs_per_cycle)
+
+    def mapping_efficiency(self, peak_macs_per_cycle):
+        """Useful MACs per busy array step over the peak (1/rows for a one-row GEMV);
+        NaN when the array never stepped."""
+        if not self.array_busy:
+            return float("nan")
+        return self.useful_macs / (self.array_busy * peak_macs_per_cycle)
+
+    @property
+    def bandwidth_bytes_per_cycle(self):
+        """DRAM bytes moved per measured cycle: the bandwidth the program achieved."""
+        return self.bytes_moved / self.cycles
