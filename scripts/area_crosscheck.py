@@ -11,7 +11,7 @@ import argparse
 from collections import defaultdict
 
 from rooftile.analysis.area import default_acc_width
-from rooftile.sim.netlist import array_crosscheck, ratio_deviation, spread
+from rooftile.sim.synth.netlist import array_crosscheck, ratio_deviation, spread
 
 
 def main_parser():

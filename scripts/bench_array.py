@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow, golden
-from rooftile.sim.matmul import plan_matmul
+from rooftile.sim.model import golden
+from rooftile.sim.run import flow
+from rooftile.sim.compile.matmul import plan_matmul
 
 
 def bench_config(size):

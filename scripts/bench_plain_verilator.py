@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from bench_array import bench_config, gemm_job
-from rooftile.sim import flow, plain
+from rooftile.sim.run import flow, plain
 
 
 def measure(size, cycles, runs):

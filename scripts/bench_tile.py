@@ -1,7 +1,7 @@
 """Benchmark the tile under cocotb + Verilator: a compute-bound GEMM of about a million
 cycles per array size, with DRAM loading and readback times, checked against numpy, and
 the same Verilog and job under a plain Verilator C++ harness with no cocotb (the
-practical limit, :mod:`rooftile.sim.plain`) as a ratio.
+practical limit, :mod:`rooftile.sim.run.plain`) as a ratio.
 
 Both results must be bit-exact against numpy and their cycle counts equal. Each
 simulator runs the job --runs times and the fastest run is reported (the machine may be
@@ -19,9 +19,10 @@ import time
 import numpy as np
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm, gemm_job
-from rooftile.sim.tile_model import predict_program
+from rooftile.sim.model import golden
+from rooftile.sim.run import flow, plain
+from rooftile.sim.compile.gemm import compile_gemm, gemm_job
+from rooftile.sim.model.tile_model import predict_program
 
 
 def bench_config(size, k):

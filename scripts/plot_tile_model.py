@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim.gemm import compile_gemm, run_gemms
-from rooftile.sim.tile_model import predict_program
+from rooftile.sim.compile.gemm import compile_gemm, run_gemms
+from rooftile.sim.model.tile_model import predict_program
 
 CONFIGS = {
     "4x4, 5/2 B/cycle": TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=32,

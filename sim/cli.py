@@ -50,7 +50,7 @@ def add_problem_arguments(parser, *, m, k, n):
 
 
 def add_simulation_arguments(parser):
-    from .tools import SIMULATORS
+    from .run.simulators import SIMULATORS
     group = parser.add_argument_group("simulation")
     group.add_argument("--simulator", choices=SIMULATORS, default="verilator",
                        help="HDL simulator (default: %(default)s)")
@@ -65,7 +65,7 @@ def tile_config(args):
 
 
 def run_matmul(args):
-    from .matmul import run_matmuls
+    from .compile.matmul import run_matmuls
     config = tile_config(args)
     rng = np.random.default_rng(args.seed)
     lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
@@ -87,8 +87,8 @@ def run_matmul(args):
 
 
 def run_gemm(args):
-    from .gemm import compile_gemm, run_gemms
-    from .tile_model import predict_program
+    from .compile.gemm import compile_gemm, run_gemms
+    from .model.tile_model import predict_program
     config = tile_config(args).replace(dram_bytes_per_cycle=args.dram_bytes_per_cycle,
                                        dram_latency=args.dram_latency)
     rng = np.random.default_rng(args.seed)
@@ -121,7 +121,7 @@ def add_study_arguments(parser):
     """Study options; each overrides the TOML file's value, which overrides the default."""
     from ..analysis.hardware import HARDWARE
     from ..analysis.models import MODELS
-    from .tools import SIMULATORS
+    from .run.simulators import SIMULATORS
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file with [tile] and [study] tables (see README)")
     parser.add_argument("--out", metavar="DIR",
@@ -162,7 +162,7 @@ def study_spec(args):
     """The StudySpec of the command line: defaults, then the TOML file, then options."""
     import dataclasses
 
-    from .study import Workload, balanced_tile, default_spec, load_spec
+    from .study.run import Workload, balanced_tile, default_spec, load_spec
     spec = load_spec(args.config) if args.config else default_spec()
     changes = {name: getattr(args, name) for name in
                ("context", "ep_devices", "attention", "seed", "simulator")
@@ -187,7 +187,7 @@ def study_spec(args):
 
 
 def run_study_command(args):
-    from .study import default_out_dir, run_study
+    from .study.run import default_out_dir, run_study
     spec = study_spec(args)
     out = args.out or default_out_dir()
 
@@ -250,8 +250,8 @@ def build_parser():
 
 
 def main(argv=None):
-    from .flow import BuildError, SimulationError
-    from .tools import SimulatorMissing
+    from .run.flow import BuildError, SimulationError
+    from .run.simulators import SimulatorMissing
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 from rooftile.hdl.array import SystolicArray
 from rooftile.hdl.params import TileConfig
 from rooftile.hdl.skew import Skew
-from rooftile.sim.golden import matmul
+from rooftile.sim.model.golden import matmul
 
 
 def test_skew_delays_each_lane():

@@ -16,7 +16,7 @@ from rooftile.hdl.params import TileConfig
 from rooftile.hdl.vector_unit import (DONE_LATENCY, EXP_LUT_BITS, SCALE_BITS, KeyAxis,
                                       SoftmaxCommand, VectorUnit, command_cycles,
                                       softmax_command, softmax_scale)
-from rooftile.sim.golden import softmax_fixed
+from rooftile.sim.model.golden import softmax_fixed
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 

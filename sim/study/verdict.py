@@ -6,7 +6,7 @@ alternatives for the baseline tile (:func:`~rooftile.analysis.area.iso_area_alte
 a bigger array or more DRAM bandwidth. Every variant runs the study's scaled ops on the
 RTL (the unit's engine runs the attention, the tile the rest), and each op is carried to
 full size on each machine with the derates the model predicts for it
-(:class:`~rooftile.sim.study.Derates`). A machine with the unit gets the unit's bandwidth
+(:class:`~rooftile.sim.study.run.Derates`). A machine with the unit gets the unit's bandwidth
 multiple and ops per byte over the machine's own bandwidth; a machine with an
 alternative gets the alternative's extra compute or bandwidth, in proportion.
 
@@ -22,12 +22,12 @@ import dataclasses
 
 from matplotlib.figure import Figure
 
-from ..analysis.area import attention_unit_area, iso_area_alternatives, tile_area
-from ..analysis.hardware import HardwareSpec, get_hardware
-from ..analysis.study_report import markdown_table
-from ..hdl.params import ATTENTION_UNIT_PRESETS, AttentionUnit
+from ...analysis.area import attention_unit_area, iso_area_alternatives, tile_area
+from ...analysis.hardware import HardwareSpec, get_hardware
+from ...analysis.study_report import markdown_table
+from ...hdl.params import ATTENTION_UNIT_PRESETS, AttentionUnit
 from .schedules import run_scaled
-from .study import Derates, Workload, lower_workload
+from .run import Derates, Workload, lower_workload
 
 __all__ = ["Variant", "variants", "run_verdict", "thesis_paragraph", "plot_speedup",
            "plot_time_breakdown"]

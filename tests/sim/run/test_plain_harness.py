@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow, golden, plain
-from rooftile.sim.matmul import _unblock, plan_matmul, predict_cycles
+from rooftile.sim.model import golden
+from rooftile.sim.run import flow, plain
+from rooftile.sim.compile.matmul import _unblock, plan_matmul, predict_cycles
 
 # int16 operands: host_wdata (5 x 16 = 80 bits) and host_rdata (2 x 48 = 96 bits) are
 # VlWide arrays in C++, the other ports plain integers, so both kinds of access run.

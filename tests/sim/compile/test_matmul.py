@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow
-from rooftile.sim.matmul import plan_matmul, run_matmuls
+from rooftile.sim.run import flow
+from rooftile.sim.compile.matmul import plan_matmul, run_matmuls
 
 SHAPES = [(1, 1), (1, 5), (5, 1), (2, 3), (4, 4), (8, 8), (16, 16)]
 

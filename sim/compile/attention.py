@@ -38,12 +38,13 @@ import math
 
 import numpy as np
 
-from ..hdl.isa import assemble
-from ..hdl.vector_unit import softmax_scale
-from . import flow, golden
+from ...hdl.isa import assemble
+from ...hdl.vector_unit import softmax_scale
+from ..run import flow
+from ..model import golden
 from .packing import block_columns, unpack_lanes
 from .gemm import ProgramResult
-from .tile_model import cycle_bound
+from ..model.tile_model import cycle_bound
 
 __all__ = ["AttentionShape", "AttentionProgram", "compile_attention", "run_attention",
            "attention_job"]

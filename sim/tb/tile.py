@@ -12,7 +12,7 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.tile import COUNTERS, TOKENS
-from rooftile.sim.tb_common import CLOCK_NS, run_jobs
+from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 
 
 def _lanes(value, width, count):

@@ -1,6 +1,6 @@
 """cocotb testbench for :class:`~rooftile.hdl.harness.MatrixHarness`.
 
-Runs the jobs in ``$ROOFTILE_JOBS`` (written by :func:`rooftile.sim.flow.run`): loads
+Runs the jobs in ``$ROOFTILE_JOBS`` (written by :func:`rooftile.sim.run.flow.run`): loads
 operands and commands through the host port, starts the batch and sleeps until ``done``
 (no Python per simulated cycle), then reads accumulator rows and counters into
 ``$ROOFTILE_RESULTS``. Checking against numpy happens outside the simulator.
@@ -12,8 +12,8 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.matrix_unit import ExecCommand
-from rooftile.sim.tb_common import CLOCK_NS, run_jobs
-from rooftile.sim.packing import pack_lanes, pack_struct, unpack_lanes
+from rooftile.sim.tb.common import CLOCK_NS, run_jobs
+from rooftile.sim.compile.packing import pack_lanes, pack_struct, unpack_lanes
 
 COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
 

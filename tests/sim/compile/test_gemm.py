@@ -1,7 +1,7 @@
 """The tile running compiled GEMM programs: DRAM, DMA, tokens, counters; bit-exact.
 
 Every program's cycle count is also checked against the analytical tile model
-(:mod:`rooftile.sim.tile_model`) with a tolerance of 5%.
+(:mod:`rooftile.sim.model.tile_model`) with a tolerance of 5%.
 """
 
 import shutil
@@ -11,9 +11,9 @@ import pytest
 
 from rooftile.hdl.isa import encode
 from rooftile.hdl.params import TileConfig
-from rooftile.sim import flow
-from rooftile.sim.gemm import compile_gemm, run_gemms
-from rooftile.sim.tile_model import predict_program
+from rooftile.sim.run import flow
+from rooftile.sim.compile.gemm import compile_gemm, run_gemms
+from rooftile.sim.model.tile_model import predict_program
 
 MODEL_TOLERANCE = 0.05
 

@@ -6,10 +6,11 @@ import pytest
 
 from rooftile.hdl.params import TileConfig
 from rooftile.hdl.tile import COUNTERS
-from rooftile.sim import flow, golden, plain
-from rooftile.sim.gemm import compile_gemm, gemm_job
+from rooftile.sim.model import golden
+from rooftile.sim.run import flow, plain
+from rooftile.sim.compile.gemm import compile_gemm, gemm_job
 
-# The first configuration of test_tile_rtl.py, so both share one cached build.
+# The first configuration of tests/sim/compile/test_gemm.py, so both share one cached build.
 CONFIG = TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
                     dram_bytes_per_cycle=3, dram_latency=7, program_depth=2048)
 

@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim.attention import AttentionShape, compile_attention, run_attention
-from rooftile.sim.tile_model import predict_program
+from rooftile.sim.compile.attention import AttentionShape, compile_attention, run_attention
+from rooftile.sim.model.tile_model import predict_program
 
 MODEL_TOLERANCE = 0.05
 CONFIG = TileConfig(rows=4, cols=4, sp_depth=512, acc_depth=256, dram_depth=8192,

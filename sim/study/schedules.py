@@ -9,7 +9,7 @@ intensity is kept and what does not is shrunk.
   ``gemm_n`` (model widths) are capped at ``max_width``. Results are stored requantised
   (narrow), as the next op reads them.
 - The attention ops of a layer (score, softmax, context) become one fused
-  :class:`~rooftile.sim.attention.AttentionShape`: the queries that share one K/V
+  :class:`~rooftile.sim.compile.attention.AttentionShape`: the queries that share one K/V
   (``G``: 1 for MHA, the group for GQA, every head for absorbed MLA) are kept, the
   context is capped at ``max_context`` and the head dimensions at ``max_width``; a few
   instances stand for ``batch x K/V heads``.
@@ -23,13 +23,13 @@ import time
 
 import numpy as np
 
-from ..analysis.comparison import OpMeasurement
-from ..analysis.hardware import tile_hardware
-from ..analysis.roofline import roofline
-from . import flow
-from .attention import AttentionShape, attention_job, compile_attention
-from .gemm import compile_gemm, gemm_job
-from .tile_model import predict_program
+from ...analysis.comparison import OpMeasurement
+from ...analysis.hardware import tile_hardware
+from ...analysis.roofline import roofline
+from ..run import flow
+from ..compile.attention import AttentionShape, attention_job, compile_attention
+from ..compile.gemm import compile_gemm, gemm_job
+from ..model.tile_model import predict_program
 
 __all__ = ["ScaledOp", "lower_layer", "RunResult", "run_scaled", "measurement"]
 

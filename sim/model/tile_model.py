@@ -26,9 +26,9 @@ The tests bound its error against the RTL.
 
 import dataclasses
 
-from ..hdl.isa import Opcode
-from ..hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
-from ..hdl.vector_unit import command_cycles
+from ...hdl.isa import Opcode
+from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
+from ...hdl.vector_unit import command_cycles
 
 __all__ = ["Prediction", "predict_program", "cycle_bound"]
 
@@ -92,7 +92,7 @@ class _Dram:
 
 def predict_program(config, commands):
     """Predict the counters of ``commands`` (``(opcode, deps, args)`` triples, as kept in
-    :class:`~rooftile.sim.gemm.GemmProgram`)."""
+    :class:`~rooftile.sim.compile.gemm.GemmProgram`)."""
     units = {Opcode.LOAD: [], Opcode.EXEC: [], Opcode.STORE: []}
     for index, (opcode, deps, args) in enumerate(commands):
         opcode = Opcode[opcode] if isinstance(opcode, str) else opcode

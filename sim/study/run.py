@@ -1,7 +1,7 @@
 """``rooftile study``: decode layers of real models on the RTL tile, against the roofline.
 
 A study is a tile configuration and a list of workloads (model x batch). For each
-workload the layer's ops are scaled (:mod:`rooftile.sim.schedules`), every distinct
+workload the layer's ops are scaled (:mod:`rooftile.sim.study.run.schedules`), every distinct
 scaled program runs once on the RTL with its output checked bit-exactly, and each op is
 reported with three numbers: RTL cycles, the analytical tile model's cycles and the
 roofline's. The model then extrapolates each op to full size on real machines.
@@ -26,16 +26,16 @@ import tomllib
 from fractions import Fraction
 from pathlib import Path
 
-from ..analysis.hardware import HARDWARE, get_hardware, tile_hardware
-from ..analysis.models import MODELS, GQAAttention, get_model
-from ..analysis.moe import sample_routing
-from ..analysis.ops import decode_layer_ops
-from ..analysis.roofline import roofline
-from ..analysis.study_report import write_study
-from ..hdl.params import TileConfig
-from . import flow
+from ...analysis.hardware import HARDWARE, get_hardware, tile_hardware
+from ...analysis.models import MODELS, GQAAttention, get_model
+from ...analysis.moe import sample_routing
+from ...analysis.ops import decode_layer_ops
+from ...analysis.roofline import roofline
+from ...analysis.study_report import write_study
+from ...hdl.params import TileConfig
+from ..run import flow
 from .schedules import lower_layer, measurement, run_scaled
-from .tools import simulator_version
+from ..run.simulators import simulator_version
 
 __all__ = ["Workload", "StudySpec", "balanced_tile", "default_spec", "load_spec",
            "run_study", "StudyError", "Derates", "lower_workload"]
@@ -64,7 +64,7 @@ def balanced_tile(hw="h100", dtype="fp8", rows=8, cols=8, **fields):
 
     Scratchpad and accumulator depths default to what the default study's absorbed-MLA
     attention needs (128 heads sharing one latent over 512 tokens; see
-    :func:`~rooftile.sim.attention.compile_attention`).
+    :func:`~rooftile.sim.compile.attention.compile_attention`).
     """
     ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
     fields = {"sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
@@ -93,7 +93,7 @@ class StudySpec:
     machines : tuple of str
         Presets the full-size ops are extrapolated to.
     max_context, max_width, max_head_dim, max_instances : int
-        Scaling limits (see :func:`~rooftile.sim.schedules.lower_layer`).
+        Scaling limits (see :func:`~rooftile.sim.study.run.schedules.lower_layer`).
     seed : int
         Seeds the operands and the MoE routing sample.
     simulator : str
@@ -303,7 +303,7 @@ def lower_workload(spec, w):
 def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True):
     """Run ``spec`` and write its results folder; return the written paths by kind.
 
-    ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.verdict`);
+    ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.study.verdict`);
     ``comparison=False`` writes only the verdict's files.
 
     Raises

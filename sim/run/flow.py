@@ -21,26 +21,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..hdl.params import TileConfig
-from .tools import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
+from ...hdl.params import TileConfig
+from .simulators import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
 
 __all__ = ["TOPS", "Build", "BuildError", "SimulationError", "cache_root", "build", "run"]
 
 
 def _harness(config):
-    from ..hdl.harness import MatrixHarness
+    from ...hdl.harness import MatrixHarness
     return MatrixHarness(config)
 
 
 def _tile(config):
-    from ..hdl.tile import Tile
+    from ...hdl.tile import Tile
     return Tile(config)
 
 
 #: Top-level designs: name -> (component factory, cocotb testbench module).
 TOPS = {
-    "harness": (_harness, "rooftile.sim.tb_harness"),
-    "tile": (_tile, "rooftile.sim.tb_tile"),
+    "harness": (_harness, "rooftile.sim.tb.harness"),
+    "tile": (_tile, "rooftile.sim.tb.tile"),
 }
 
 
@@ -75,7 +75,7 @@ ICARUS_ARGS = ("-g2005",)
 def _source_digest():
     """Hash of the HDL sources, build flags and tool versions, so an edited design or a
     changed flag never reuses a stale build."""
-    from .. import hdl
+    from ... import hdl
     h = hashlib.sha256()
     for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
         h.update(path.name.encode() + path.read_bytes())
@@ -160,7 +160,7 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     if not (stamp.exists() and verilog_path.exists()):
         from amaranth.back import verilog
         factory, _ = TOPS[top]
-        from ..hdl.dram import STORAGE_VERILOG
+        from ...hdl.dram import STORAGE_VERILOG
         text = verilog.convert(factory(config), name=top, emit_src=False)
         text += STORAGE_VERILOG  # Verilog primitives the designs instantiate
         _write_if_changed(verilog_path, text)

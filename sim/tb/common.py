@@ -2,7 +2,7 @@
 
 A testbench module defines ``run_job(dut, config, job) -> dict`` and a cocotb test that
 calls :func:`run_jobs`. Jobs come from ``$ROOFTILE_JOBS`` and results go to
-``$ROOFTILE_RESULTS`` (see :func:`rooftile.sim.flow.run`); a result with an ``"error"``
+``$ROOFTILE_RESULTS`` (see :func:`rooftile.sim.run.flow.run`); a result with an ``"error"``
 ends the batch.
 """
 

@@ -9,7 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from . import flow, golden
+from ..run import flow
+from ..model import golden
 
 __all__ = ["MatmulResult", "plan_matmul", "predict_cycles", "run_matmuls"]
 

@@ -22,9 +22,10 @@ import math
 
 import numpy as np
 
-from ..hdl.isa import assemble
-from . import flow, golden
-from .tile_model import cycle_bound
+from ...hdl.isa import assemble
+from ..run import flow
+from ..model import golden
+from ..model.tile_model import cycle_bound
 from .packing import block_columns, unpack_lanes
 
 __all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "ProgramResult"]
