@@ -303,8 +303,9 @@ def vector_unit_area_mm2(lanes: int, data_width: int, acc_width: int) -> float:
     return lanes * LAYOUT_OVERHEAD * um2 / _UM2_PER_MM2
 
 
-def tile_area(config, clock_Hz: float = 1e9) -> AreaBreakdown:
-    """Area of a rooftile tile built from ``config`` (a ``TileConfig``).
+def tile_area(config, clock_Hz: float | None = None) -> AreaBreakdown:
+    """Area of a rooftile tile built from ``config`` (a ``TileConfig``); ``clock_Hz``
+    None reads ``config.clock_Hz``.
 
     - array: ``rows x cols`` PEs of :func:`mac_area_mm2` at the config's widths;
     - sram: operand scratchpads A and B (``sp_depth`` entries of ``rows`` resp. ``cols``
@@ -321,7 +322,8 @@ def tile_area(config, clock_Hz: float = 1e9) -> AreaBreakdown:
     return AreaBreakdown(
         array=config.rows * config.cols * mac_area_mm2(config.data_width, config.acc_width),
         sram=sram_area_mm2((sp_bits + acc_bits) / 8),
-        dram_interface=dram_interface_area_mm2(config.dram_bytes_per_cycle, clock_Hz),
+        dram_interface=dram_interface_area_mm2(
+            config.dram_bytes_per_cycle, config.clock_Hz if clock_Hz is None else clock_Hz),
         vector_unit=vector_unit_area_mm2(config.cols, config.data_width, config.acc_width),
     )
 
@@ -478,9 +480,10 @@ def _more_bandwidth(config, budget: float, clock_Hz: float) -> IsoAreaAlternativ
         bandwidth -= Fraction(1, 4096)
 
 
-def iso_area_alternatives(config, extra_area_mm2: float, clock_Hz: float = 1e9,
+def iso_area_alternatives(config, extra_area_mm2: float, clock_Hz: float | None = None,
                           granule: int = 4) -> "dict[str, IsoAreaAlternative]":
-    """Two ways to spend ``extra_area_mm2`` more than ``config``'s tile area.
+    """Two ways to spend ``extra_area_mm2`` more than ``config``'s tile area (at
+    ``clock_Hz``, None for ``config.clock_Hz``).
 
     Returns
     -------
@@ -502,7 +505,7 @@ def iso_area_alternatives(config, extra_area_mm2: float, clock_Hz: float = 1e9,
         ``granule`` not a positive int.
     """
     extra_area_mm2 = _check_real("extra_area_mm2", extra_area_mm2, inclusive=True)
-    _check_real("clock_Hz", clock_Hz)
+    clock_Hz = _check_real("clock_Hz", config.clock_Hz if clock_Hz is None else clock_Hz)
     positive_int("granule", granule)
     budget = tile_area(config, clock_Hz).total + extra_area_mm2
     return {

@@ -13,10 +13,10 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..hdl.tile import COUNTERS
+from ..hdl.counters import Counters
 from ..hdl.errors import one_of, positive_float, positive_int
 
-__all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "COUNTER_KEYS", "DERIVED", "OpMeasurement", "by_workload",
+__all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "DERIVED", "OpMeasurement", "by_workload",
            "explain_gap"]
 
 #: Attention types a workload runs (MLA in its two forms, see ``analysis.ops.ATTENTION_FORMS``).
@@ -24,8 +24,6 @@ ATTENTIONS = ("mha", "gqa", "mla-absorbed", "mla-naive")
 #: Analysis groups of ``analysis.ops.Op.group``.
 GROUPS = ("projection", "attention", "ffn", "router", "shared_expert", "routed_experts")
 BOUNDS = ("compute", "memory")
-#: RTL counters every measurement carries: the tile's, in its order.
-COUNTER_KEYS = COUNTERS
 #: Derived metric column (unit in the name) -> :class:`OpMeasurement` property.
 DERIVED = {
     "intensity_flop_per_byte": "intensity",
@@ -77,8 +75,8 @@ class OpMeasurement:
         RTL and analytical tile model cycles of the scaled op.
     roofline_cycles : float
         ``max(flop / (2 peak), bytes / bandwidth)``; ``bound`` (one of :data:`BOUNDS`) says which.
-    counters : dict
-        RTL counters, at least :data:`COUNTER_KEYS`; stored as plain ints.
+    counters : Counters
+        The RTL's counters (a mapping of every counter name is converted).
     exact : bool
         Output bit-exact against numpy.
     peak_macs_per_cycle : int
@@ -110,7 +108,7 @@ class OpMeasurement:
     model_cycles: int
     roofline_cycles: float
     bound: str
-    counters: dict
+    counters: Counters
     exact: bool
     peak_macs_per_cycle: int
     dram_bytes_per_cycle: float
@@ -125,11 +123,8 @@ class OpMeasurement:
         positive_int("model_cycles", self.model_cycles)
         positive_float("roofline_cycles", self.roofline_cycles)
         positive_int("peak_macs_per_cycle", self.peak_macs_per_cycle)
-        missing = [key for key in COUNTER_KEYS if key not in self.counters]
-        if missing:
-            raise ValueError(f"counters lacks {', '.join(missing)}; got {self.counters!r}")
-        # Plain types only, so that to_json() is JSON as it stands (counters may come as numpy ints).
-        object.__setattr__(self, "counters", {key: int(value) for key, value in self.counters.items()})
+        if not isinstance(self.counters, Counters):
+            object.__setattr__(self, "counters", Counters.from_json(self.counters))
         object.__setattr__(self, "dram_bytes_per_cycle",
                            positive_float("dram_bytes_per_cycle", float(self.dram_bytes_per_cycle)))
         object.__setattr__(self, "full_time_s", {str(hw): float(t) for hw, t in self.full_time_s.items()})
@@ -150,7 +145,7 @@ class OpMeasurement:
     @property
     def utilization(self) -> float:
         """Useful MACs over the array's peak for the measured cycles: the overall utilisation."""
-        return self._array_share(self.counters["useful_macs"], self.measured_cycles)
+        return self._array_share(self.counters.useful_macs, self.measured_cycles)
 
     @property
     def model_utilization(self) -> float:
@@ -166,13 +161,12 @@ class OpMeasurement:
     def mapping_efficiency(self) -> float:
         """Useful MACs per busy array step over the peak: how much of the array the op's shape
         fills (1/rows for a one-row GEMV); NaN when the array never stepped."""
-        busy = self.counters["array_busy"]
-        return self._array_share(self.counters["useful_macs"], busy) if busy else math.nan
+        return self.counters.mapping_efficiency(self.peak_macs_per_cycle)
 
     @property
     def bandwidth_bytes_per_cycle(self) -> float:
         """DRAM bytes read and written per measured cycle: the bandwidth the op achieved."""
-        return (self.counters["bytes_read"] + self.counters["bytes_written"]) / self.measured_cycles
+        return self.counters.bytes_moved / self.measured_cycles
 
     @property
     def bandwidth_utilization(self) -> float:
@@ -230,16 +224,16 @@ def _causes(m: OpMeasurement) -> tuple[str, str, list[tuple[str, float, str]]]:
     c = m.counters
     if m.bound == "compute":
         ideal = m.flop / 2 / m.peak_macs_per_cycle
-        causes = [("partial-array mapping", c["array_busy"] - c["useful_macs"] / m.peak_macs_per_cycle,
+        causes = [("partial-array mapping", c.array_busy - c.useful_macs / m.peak_macs_per_cycle,
                    _mapping_detail(m.mapping_efficiency)),
-                  ("softmax on the vector unit", c["vector_busy"], ""),
-                  ("waiting for operands from DMA", c["exec_wait_load"], ""),
-                  ("drain stalls", c["drain_stalls"], "")]
+                  ("softmax on the vector unit", c.vector_busy, ""),
+                  ("waiting for operands from DMA", c.exec_wait_load, ""),
+                  ("drain stalls", c.drain_stalls, "")]
         rest, ideal_is, lost_is = "array fill/drain and latency", "the array at peak", "lost cycles"
     else:
         ideal = m.bytes / m.dram_bytes_per_cycle
-        causes = [("softmax on the vector unit while the DMA waits", c["vector_busy"], ""),
-                  ("loads waiting for a free buffer", c["load_wait_exec"], "")]
+        causes = [("softmax on the vector unit while the DMA waits", c.vector_busy, ""),
+                  ("loads waiting for a free buffer", c.load_wait_exec, "")]
         rest, ideal_is, lost_is = ("DMA latency and phases the schedule does not overlap "
                                    "(first loads, last compute, last stores)",
                                    "DRAM at full bandwidth", "DRAM idle")

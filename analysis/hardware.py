@@ -111,7 +111,7 @@ def get_hardware(hw: "str | HardwareSpec") -> HardwareSpec:
     return lookup(HARDWARE, hw, "hardware")
 
 
-def tile_hardware(config, clock_Hz: float = 1e9, name: str | None = None) -> HardwareSpec:
+def tile_hardware(config, clock_Hz: float | None = None, name: str | None = None) -> HardwareSpec:
     """The roofline of a rooftile tile, from the same configuration the RTL is built from.
 
     Reads only ``config.peak_macs_per_cycle`` and ``config.dram_bytes_per_cycle`` (a
@@ -122,8 +122,9 @@ def tile_hardware(config, clock_Hz: float = 1e9, name: str | None = None) -> Har
     ----------
     config
         Has ``peak_macs_per_cycle`` (int, rows x cols) and ``dram_bytes_per_cycle`` (number).
-    clock_Hz : float
-        Clock the tile is assumed to run at; the roofline scales with it.
+    clock_Hz : float or None
+        Clock the tile runs at; None reads ``config.clock_Hz``. ``1.0`` gives a roofline
+        in cycles (its "seconds" are cycles).
     name : str or None
         Defaults to a name built from the two rates and the clock.
 
@@ -132,7 +133,7 @@ def tile_hardware(config, clock_Hz: float = 1e9, name: str | None = None) -> Har
     """
     macs = positive_int("peak_macs_per_cycle", config.peak_macs_per_cycle)
     bytes_per_cycle = positive_float("dram_bytes_per_cycle", float(config.dram_bytes_per_cycle))
-    clock_Hz = positive_float("clock_Hz", clock_Hz)
+    clock_Hz = positive_float("clock_Hz", config.clock_Hz if clock_Hz is None else clock_Hz)
     peak = 2 * macs * clock_Hz
     return HardwareSpec(
         name=name or f"tile-{macs}mac-{bytes_per_cycle:g}Bpc-{clock_Hz / 1e6:g}MHz",

@@ -10,7 +10,7 @@ cycle) while a program runs, as gemmini's ``CounterFile`` does per event.
 import dataclasses
 
 __all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
-           "HARNESS_COUNTERS", "Counters", "unpack_lanes"]
+           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "unpack_lanes"]
 
 #: Bits of every counter: 2**48 cycles outlast any simulation.
 COUNTER_WIDTH = 48
@@ -47,6 +47,14 @@ def unpack_lanes(value, width, count):
     return [(value >> (i * width)) & mask for i in range(count)]
 
 
+def _check_counts(record, names):
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
+        object.__setattr__(record, name, int(value))   # numpy ints become plain ints
+
+
 @dataclasses.dataclass(frozen=True)
 class Counters:
     """The tile's counters after one program: one field per name in :data:`COUNTERS`.
@@ -69,11 +77,7 @@ class Counters:
     vector_busy: int
 
     def __post_init__(self):
-        for name in COUNTERS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 0:
-                raise ValueError(f"counter {name} must be a non-negative integer, got {value!r}")
-            object.__setattr__(self, name, int(value))   # numpy ints become plain ints
+        _check_counts(self, COUNTERS)
 
     @classmethod
     def from_bits(cls, value, width=COUNTER_WIDTH):
@@ -114,3 +118,32 @@ class Counters:
     def bandwidth_bytes_per_cycle(self):
         """DRAM bytes moved per measured cycle: the bandwidth the program achieved."""
         return self.bytes_moved / self.cycles
+
+    def bandwidth_utilization(self, dram_bytes_per_cycle):
+        """DRAM bytes moved over what the rate allows in the measured cycles."""
+        return self.bytes_moved / (self.cycles * float(dram_bytes_per_cycle))
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessCounters:
+    """The array harness's counters after one batch: one field per :data:`HARNESS_COUNTERS`."""
+
+    cycles: int
+    steps: int
+    useful_macs: int
+    drain_stalls: int
+
+    def __post_init__(self):
+        _check_counts(self, HARNESS_COUNTERS)
+
+    def to_json(self):
+        return {name: getattr(self, name) for name in HARNESS_COUNTERS}
+
+    @property
+    def array_utilization(self):
+        """Fraction of cycles a reduction step entered the array."""
+        return self.steps / self.cycles
+
+    def mac_utilization(self, peak_macs_per_cycle):
+        """Useful MACs over the array's peak for the run's cycles."""
+        return self.useful_macs / (self.cycles * peak_macs_per_cycle)

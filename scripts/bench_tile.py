@@ -21,7 +21,7 @@ import numpy as np
 from rooftile.hdl.params import TileConfig
 from rooftile.sim.model import golden
 from rooftile.sim.run import flow, plain
-from rooftile.sim.compile.gemm import compile_gemm, gemm_job
+from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.model.tile_model import predict_program
 
 
@@ -39,7 +39,7 @@ def bench(size, k, simulator, runs):
     a = rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
     program = compile_gemm(config, m, k, n)
-    job = gemm_job(config, program, a, b)
+    job = program.job(config, a, b)
     began = time.perf_counter()
     sim = flow.build(config, "tile", simulator=simulator)
     build_s = time.perf_counter() - began
@@ -53,7 +53,7 @@ def bench(size, k, simulator, runs):
     expected = golden.matmul(a, b, config.acc_width)
     for name, outcomes in results.items():
         for result in outcomes:
-            if not np.array_equal(program.output(config, result["read"]), expected):
+            if not np.array_equal(program.output(config, result), expected):
                 raise SystemExit(f"{size}x{size}: {name} result differs from numpy")
     counted = {result["counters"]["cycles"] for outcomes in results.values()
                for result in outcomes}

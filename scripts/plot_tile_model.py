@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rooftile.hdl.params import TileConfig
-from rooftile.sim.compile.gemm import compile_gemm, run_gemms
-from rooftile.sim.model.tile_model import predict_program
+from rooftile.sim.compile.gemm import compile_gemm
+from rooftile.sim.run.pipeline import run_programs
 
 CONFIGS = {
     "4x4, 5/2 B/cycle": TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=32,
@@ -32,16 +32,17 @@ def measure(seed=0):
     for label, config in CONFIGS.items():
         cases = [(rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n)))
                  for m, k, n in SHAPES]
-        for result in run_gemms(config, cases):
+        programs = [compile_gemm(config, *shape) for shape in SHAPES]
+        for result in run_programs(config, programs, cases):
+            shape, predicted = result.program.shape, result.prediction
             if not result.exact:
-                raise SystemExit(f"{label} {result.shape}: RTL result differs from numpy")
-            predicted = predict_program(config, compile_gemm(config, *result.shape).commands)
-            measured = result.counters["cycles"]
-            rows.append({"config": label, "M": result.shape[0], "K": result.shape[1],
-                         "N": result.shape[2], "measured_cycles": measured,
+                raise SystemExit(f"{label} {shape}: RTL result differs from numpy")
+            measured = result.counters.cycles
+            rows.append({"config": label, "M": shape[0], "K": shape[1],
+                         "N": shape[2], "measured_cycles": measured,
                          "predicted_cycles": predicted.cycles,
                          "error": predicted.cycles / measured - 1,
-                         "array_busy": result.counters["array_busy"] / measured})
+                         "array_busy": result.counters.array_busy / measured})
     return rows
 
 

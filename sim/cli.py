@@ -6,6 +6,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..hdl.errors import RooftileError
+from .run.flow import BuildError, SimulationError
+from .run.pipeline import random_operands, run_programs
+from .run.simulators import SIMULATORS
+
 __all__ = ["main"]
 
 
@@ -50,7 +55,6 @@ def add_problem_arguments(parser, *, m, k, n):
 
 
 def add_simulation_arguments(parser):
-    from .run.simulators import SIMULATORS
     group = parser.add_argument_group("simulation")
     group.add_argument("--simulator", choices=SIMULATORS, default="verilator",
                        help="HDL simulator (default: %(default)s)")
@@ -64,56 +68,60 @@ def tile_config(args):
                       sp_depth=args.sp_depth, acc_depth=args.acc_depth)
 
 
-def run_matmul(args):
-    from .compile.matmul import run_matmuls
-    config = tile_config(args)
+def _operands(config, args):
+    """Random A[m, k] and B[k, n] over the operand range, from ``--seed``."""
     rng = np.random.default_rng(args.seed)
-    lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
-    a = rng.integers(lo, hi, (args.m, args.k))
-    b = rng.integers(lo, hi, (args.k, args.n))
+    return random_operands(config, rng, (args.m, args.k), (args.k, args.n))
+
+
+def run_matmul(args):
+    from .compile.matmul import compile_matmul
+    config = tile_config(args)
+    program = compile_matmul(config, args.m, args.k, args.n)  # bad shapes fail before a build
+    a, b = _operands(config, args)
     print(f"tile {config.rows}x{config.cols} int{config.data_width}, "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}], "
           f"seed {args.seed}, {args.simulator}", flush=True)
-    (result,) = run_matmuls(config, [(a, b)], simulator=args.simulator, waves=args.waves)
+    (result,) = run_programs(config, [program], [(a, b)], simulator=args.simulator,
+                             waves=args.waves)
     counters = result.counters
     print(f"result:      {'bit-exact vs numpy' if result.exact else 'MISMATCH vs numpy'}")
-    print(f"cycles:      {counters['cycles']} measured, {result.predicted_cycles} predicted")
-    print(f"array busy:  {result.array_utilization:.1%} of cycles "
-          f"({counters['steps']} reduction steps, {counters['drain_stalls']} drain stalls)")
-    print(f"useful MACs: {counters['useful_macs']} = {result.mac_utilization:.1%} of peak")
+    print(f"cycles:      {counters.cycles} measured, {result.prediction.cycles} predicted")
+    print(f"array busy:  {counters.array_utilization:.1%} of cycles "
+          f"({counters.steps} reduction steps, {counters.drain_stalls} drain stalls)")
+    print(f"useful MACs: {counters.useful_macs} = "
+          f"{counters.mac_utilization(config.peak_macs_per_cycle):.1%} of peak")
     if args.waves:
         print(f"waveform:    {result.run_dir}/dump.fst")
     return 0 if result.exact else 1
 
 
 def run_gemm(args):
-    from .compile.gemm import compile_gemm, run_gemms
-    from .model.tile_model import predict_program
+    from .compile.gemm import compile_gemm
     config = tile_config(args).replace(dram_bytes_per_cycle=args.dram_bytes_per_cycle,
                                        dram_latency=args.dram_latency)
-    rng = np.random.default_rng(args.seed)
-    lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
-    a = rng.integers(lo, hi, (args.m, args.k))
-    b = rng.integers(lo, hi, (args.k, args.n))
     program = compile_gemm(config, args.m, args.k, args.n)  # bad shapes fail before a build
+    a, b = _operands(config, args)
     print(f"tile {config.rows}x{config.cols} int{config.data_width}, DRAM "
           f"{config.dram_bytes_per_cycle} B/cycle latency {config.dram_latency}; "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}] in "
           f"{len(program.instructions)} instructions, seed {args.seed}", flush=True)
-    (result,) = run_gemms(config, [(a, b)], simulator=args.simulator, waves=args.waves)
+    (result,) = run_programs(config, [program], [(a, b)], simulator=args.simulator,
+                             waves=args.waves)
     counters = result.counters
-    predicted = predict_program(config, program.commands).cycles
-    cycles = counters["cycles"]
+    predicted = result.prediction.cycles
+    cycles = counters.cycles
     print(f"result:      {'bit-exact vs numpy' if result.exact else 'MISMATCH vs numpy'}")
     print(f"cycles:      {cycles} measured, {predicted} predicted by the tile model "
           f"({predicted / cycles - 1:+.1%})")
-    print(f"array busy:  {counters['array_busy'] / cycles:.1%}; useful MACs "
-          f"{counters['useful_macs'] / (cycles * config.peak_macs_per_cycle):.1%} of peak")
-    moved = counters["bytes_read"] + counters["bytes_written"]
-    print(f"DRAM:        {moved} bytes = "
-          f"{moved / (cycles * float(config.dram_bytes_per_cycle)):.1%} of bandwidth")
-    for name, value in counters.items():
+    print(f"array busy:  {counters.array_busy / cycles:.1%}; useful MACs "
+          f"{counters.mac_utilization(config.peak_macs_per_cycle):.1%} of peak")
+    print(f"DRAM:        {counters.bytes_moved} bytes = "
+          f"{counters.bandwidth_utilization(config.dram_bytes_per_cycle):.1%} of bandwidth")
+    for name, value in counters.to_json().items():
         print(f"  {name:<16} {value}")
+    if args.waves:
+        print(f"waveform:    {result.run_dir}/dump.fst")
     return 0 if result.exact else 1
 
 
@@ -121,7 +129,7 @@ def add_study_arguments(parser):
     """Study options; each overrides the TOML file's value, which overrides the default."""
     from ..analysis.hardware import HARDWARE
     from ..analysis.models import MODELS
-    from .run.simulators import SIMULATORS
+    from .study.spec import MLA_FORMS
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file with [tile] and [study] tables (see README)")
     parser.add_argument("--out", metavar="DIR",
@@ -136,7 +144,7 @@ def add_study_arguments(parser):
                        help="full-size context tokens (default: 4096)")
     group.add_argument("--ep-devices", type=_positive, metavar="N",
                        help="expert-parallel devices for MoE layers (default: 32)")
-    group.add_argument("--attention", choices=("absorbed", "naive"),
+    group.add_argument("--attention", choices=MLA_FORMS,
                        help="MLA form (default: absorbed)")
     group.add_argument("--seed", type=int, metavar="SEED",
                        help="seed of operands and routing (default: 0)")
@@ -162,7 +170,7 @@ def study_spec(args):
     """The StudySpec of the command line: defaults, then the TOML file, then options."""
     import dataclasses
 
-    from .study.run import Workload, balanced_tile, default_spec, load_spec
+    from .study.spec import Workload, balanced_tile, default_spec, load_spec
     spec = load_spec(args.config) if args.config else default_spec()
     changes = {name: getattr(args, name) for name in
                ("context", "ep_devices", "attention", "seed", "simulator")
@@ -250,16 +258,15 @@ def build_parser():
 
 
 def main(argv=None):
-    from .run.flow import BuildError, SimulationError
-    from .run.simulators import SimulatorMissing
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, SimulatorMissing) as error:
-        parser.exit(2, f"rooftile {args.command}: error: {error}\n")
     except (BuildError, SimulationError) as error:
         parser.exit(1, f"rooftile {args.command}: {error}\n")
+    except (RooftileError, ValueError) as error:
+        # Bad input and missing tools: what the user must change, exit 2.
+        parser.exit(2, f"rooftile {args.command}: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -40,14 +40,13 @@ import numpy as np
 
 from ...hdl.isa import assemble
 from ...hdl.vector_unit import softmax_scale
-from ..run import flow
 from ..model import golden
+from ..model.tile_model import predict_program
+from ..run.pipeline import random_operands
+from .gemm import tile_job
 from .packing import block_columns, unpack_lanes
-from .gemm import ProgramResult
-from ..model.tile_model import cycle_bound
 
-__all__ = ["AttentionShape", "AttentionProgram", "compile_attention", "run_attention",
-           "attention_job"]
+__all__ = ["AttentionShape", "AttentionProgram", "compile_attention"]
 
 
 def _ceil_div(a, b):
@@ -111,6 +110,13 @@ class AttentionProgram:
     shift: int
     out_shift: int
     passes: int         # per instance: K and V are read once per pass
+    top = "tile"
+
+    def job(self, config, q, k, v):
+        return tile_job(config, self, self.dram_image(config, q, k, v))
+
+    def predict(self, config):
+        return predict_program(config, self.commands)
 
     def dram_image(self, config, q, k, v):
         """``(addr, word)`` pairs for every instance's Q, K and V (``[I, G, dk]``,
@@ -128,8 +134,9 @@ class AttentionProgram:
                                                                         config.rows)
         return [(base["o"], blocks * config.rows) for base in self.bases]
 
-    def output(self, config, reads):
+    def output(self, config, result):
         """``O`` of every instance, ``[I, G, dv]``, from the words of :meth:`read_ranges`."""
+        reads = result["read"]
         s, r, c = self.shape, config.rows, config.cols
         dbs = _ceil_div(s.value_dim, r)
         out = np.zeros((s.instances, _ceil_div(s.queries, c) * c, dbs * r), dtype=np.int64)
@@ -150,15 +157,15 @@ class AttentionProgram:
         context = golden.matmul(p, np.asarray(v), config.acc_width)
         return golden.requantize(context, self.out_shift, config.data_width)
 
-    def random_inputs(self, config, rng):
+    def random_operands(self, config, rng):
         """Uniform random ``q, k, v`` over the operand range (``v`` is part of ``k`` when
         the values are shared)."""
         s = self.shape
-        lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
-        q = rng.integers(lo, hi, (s.instances, s.queries, s.key_dim))
-        k = rng.integers(lo, hi, (s.instances, s.context, s.key_dim))
-        v = (k[:, :, :s.value_dim] if s.shared_values
-             else rng.integers(lo, hi, (s.instances, s.context, s.value_dim)))
+        q, k = random_operands(config, rng, (s.instances, s.queries, s.key_dim),
+                               (s.instances, s.context, s.key_dim))
+        if s.shared_values:
+            return q, k, k[:, :, :s.value_dim]
+        (v,) = random_operands(config, rng, (s.instances, s.context, s.value_dim))
         return q, k, v
 
 
@@ -311,27 +318,3 @@ def compile_attention(config, shape, *, multiplier=None):
     commands, instructions = assemble(config, commands, what=str(shape))
     return AttentionProgram(shape, instructions, commands, bases, words, scale, shift,
                             out_shift, _ceil_div(qbs, chunk))
-
-
-def attention_job(config, program, q, k, v):
-    """The testbench job that runs ``program`` on these inputs."""
-    return {"dram": program.dram_image(config, q, k, v), "program": program.instructions,
-            "read": program.read_ranges(config),
-            "max_cycles": cycle_bound(config, program.commands)}
-
-
-def run_attention(config, shapes, *, seed=0, simulator="verilator", waves=False):
-    """Compile and run attention ops with seeded random inputs in one simulator start;
-    check every output against the numpy golden model."""
-    rng = np.random.default_rng(seed)
-    programs, inputs, jobs = [], [], []
-    for shape in shapes:
-        program = compile_attention(config, shape)
-        q, k, v = program.random_inputs(config, rng)
-        programs.append(program)
-        inputs.append((q, k, v))
-        jobs.append(attention_job(config, program, q, k, v))
-    sim = flow.build(config, "tile", simulator=simulator, waves=waves)
-    return [ProgramResult(program.shape, program, program.output(config, result["read"]),
-                            program.expected(config, *qkv), result["counters"], result["wall"])
-            for program, qkv, result in zip(programs, inputs, flow.run(sim, jobs))]

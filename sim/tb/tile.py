@@ -11,13 +11,9 @@ import time
 import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from rooftile.hdl.tile import COUNTERS, TOKENS
+from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS
+from rooftile.hdl.counters import unpack_lanes as _lanes
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
-
-
-def _lanes(value, width, count):
-    mask = (1 << width) - 1
-    return [(value >> (i * width)) & mask for i in range(count)]
 
 
 def _diagnosis(dut, limit):
@@ -26,7 +22,7 @@ def _diagnosis(dut, limit):
         return (f"tile did not finish within {limit} cycles and its status holds X/Z bits "
                 f"(an uninitialised register or memory reached control logic): " +
                 ", ".join(f"{signal._name}={signal.value}" for signal in status))
-    tokens = dict(zip(TOKENS, _lanes(int(dut.status_tokens.value), 8, len(TOKENS))))
+    tokens = dict(zip(TOKENS, _lanes(int(dut.status_tokens.value), TOKEN_WIDTH, len(TOKENS))))
     units = int(dut.status_units.value)
     fetching, load_busy, exec_busy, store_busy = (units >> i & 1 for i in range(4))
     levels = _lanes(units >> 4, (len(dut.status_units) - 4) // 3, 3)
@@ -62,8 +58,8 @@ async def run_job(dut, config, job):
     computed = time.perf_counter()
     if not int(dut.done.value):
         return {"error": _diagnosis(dut, limit)}
-    counters = dict(zip(COUNTERS, _lanes(int(dut.counters.value), len(dut.counters)
-                                         // len(COUNTERS), len(COUNTERS))))
+    counters = dict(zip(COUNTERS, _lanes(int(dut.counters.value), COUNTER_WIDTH,
+                                         len(COUNTERS))))
     await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
     reads = []
     for start, count in job["read"]:

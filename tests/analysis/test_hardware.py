@@ -8,10 +8,11 @@ from rooftile.analysis.hardware import HARDWARE, get_hardware, tile_hardware
 
 @dataclass(frozen=True)
 class TileRates:
-    """The two TileConfig attributes tile_hardware reads, standing in for the HDL config."""
+    """The TileConfig attributes tile_hardware reads, standing in for the HDL config."""
 
     peak_macs_per_cycle: int
     dram_bytes_per_cycle: object
+    clock_Hz: float = 1e9
 
 
 def test_h100_ridge_point():

@@ -6,7 +6,8 @@ from fractions import Fraction
 import pytest
 from test_comparison import compute_gemm, measurements
 
-from rooftile.analysis.comparison import COUNTER_KEYS, DERIVED, OpMeasurement, explain_gap
+from rooftile.analysis.comparison import DERIVED, OpMeasurement, explain_gap
+from rooftile.hdl.counters import COUNTERS as COUNTER_KEYS
 from rooftile.analysis.plots import plot_layer_time, plot_tile_roofline, plot_utilization_comparison
 from rooftile.analysis.study_report import FILES, load_study, write_study
 

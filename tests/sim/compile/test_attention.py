@@ -8,9 +8,12 @@ from fractions import Fraction
 
 import pytest
 
+import numpy as np
+
 from rooftile.hdl.params import TileConfig
-from rooftile.sim.compile.attention import AttentionShape, compile_attention, run_attention
+from rooftile.sim.compile.attention import AttentionShape, compile_attention
 from rooftile.sim.model.tile_model import predict_program
+from rooftile.sim.run.pipeline import run_programs
 
 MODEL_TOLERANCE = 0.05
 CONFIG = TileConfig(rows=4, cols=4, sp_depth=512, acc_depth=256, dram_depth=8192,
@@ -23,22 +26,29 @@ SHAPES = [AttentionShape(3, 1, 21, 8, 8), AttentionShape(4, 6, 17, 10, 6),
           AttentionShape(2, 9, 16, 12, 8, shared_values=True), AttentionShape(2, 16, 52, 8, 8)]
 
 
+def run_attention(config, shapes, *, seed):
+    """Compile each shape and run them with seeded random operands in one start."""
+    rng = np.random.default_rng(seed)
+    programs = [compile_attention(config, shape) for shape in shapes]
+    return run_programs(config, programs, [p.random_operands(config, rng) for p in programs])
+
+
 def test_attention_is_bit_exact_and_matches_the_model():
     for result in run_attention(CONFIG, SHAPES, seed=5):
-        s = result.shape
+        s = result.program.shape
         assert result.exact, (s, result.output[0], result.expected[0])
         counters = result.counters
         model = predict_program(CONFIG, result.program.commands)
-        assert abs(model.cycles - counters["cycles"]) <= MODEL_TOLERANCE * counters["cycles"]
-        assert counters["array_busy"] == model.array_busy
-        assert counters["vector_busy"] == model.vector_busy > 0
+        assert abs(model.cycles - counters.cycles) <= MODEL_TOLERANCE * counters.cycles
+        assert counters.array_busy == model.array_busy
+        assert counters.vector_busy == model.vector_busy > 0
         # Bytes counted by hand: K and V once per pass, Q once, O narrow.
         passes = result.program.passes
         assert passes == (2 if s.queries == 16 else 1)
-        assert counters["bytes_read"] == s.instances * (
+        assert counters.bytes_read == s.instances * (
             passes * s.context * (s.key_dim + s.value_dim) + s.queries * s.key_dim)
-        assert counters["bytes_written"] == s.instances * s.queries * s.value_dim
-        assert counters["useful_macs"] * 2 == s.flop
+        assert counters.bytes_written == s.instances * s.queries * s.value_dim
+        assert counters.useful_macs * 2 == s.flop
 
 
 def test_probabilities_are_not_all_saturated():

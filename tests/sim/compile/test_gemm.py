@@ -11,9 +11,10 @@ import pytest
 
 from rooftile.hdl.isa import encode
 from rooftile.hdl.params import TileConfig
-from rooftile.sim.run import flow
-from rooftile.sim.compile.gemm import compile_gemm, run_gemms
+from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.model.tile_model import predict_program
+from rooftile.sim.run import flow
+from rooftile.sim.run.pipeline import run_programs
 
 MODEL_TOLERANCE = 0.05
 
@@ -26,6 +27,13 @@ CONFIGS = [
 # M, K, N: ones, primes, sizes off the array grid, K beyond half a scratchpad (several
 # double-buffered k-tiles) and GEMVs.
 SHAPES = [(1, 1, 1), (1, 13, 11), (7, 70, 5), (5, 1, 9), (17, 31, 13), (3, 97, 2)]
+
+
+def run_gemms(config, cases, *, out_shift=None, simulator="verilator"):
+    """Compile each ``(a, b)`` and run them all in one simulator start."""
+    programs = [compile_gemm(config, a.shape[0], a.shape[1], b.shape[1], out_shift=out_shift)
+                for a, b in cases]
+    return run_programs(config, programs, cases, simulator=simulator)
 
 
 def expected_traffic(config, m, k, n, panel):
@@ -52,28 +60,28 @@ def test_gemm_programs_are_bit_exact(config):
              for m, k, n in SHAPES]
     cases.append((np.full((5, 60), -128), np.full((60, 6), -128)))
     for result in run_gemms(config, cases):
-        m, k, n = result.shape
-        assert result.exact, (result.shape, result.output, result.expected)
+        m, k, n = result.program.shape
+        assert result.exact, (result.program.shape, result.output, result.expected)
         counters = result.counters
-        assert counters["useful_macs"] == m * k * n
+        assert counters.useful_macs == m * k * n
         panel = compile_gemm(config, m, k, n).panel
-        assert (counters["bytes_read"], counters["bytes_written"]) == \
+        assert (counters.bytes_read, counters.bytes_written) == \
             expected_traffic(config, m, k, n, panel)
         # The DRAM can never beat its configured rate.
-        moved = counters["bytes_read"] + counters["bytes_written"]
-        assert moved <= float(config.dram_bytes_per_cycle) * counters["cycles"] + \
+        moved = counters.bytes_read + counters.bytes_written
+        assert moved <= float(config.dram_bytes_per_cycle) * counters.cycles + \
             config.dram_word_bytes
         assert_model_agrees(config, result)
 
 
 def assert_model_agrees(config, result):
-    predicted = predict_program(config, compile_gemm(config, *result.shape).commands)
-    measured = result.counters["cycles"]
+    predicted = predict_program(config, compile_gemm(config, *result.program.shape).commands)
+    measured = result.counters.cycles
     assert abs(predicted.cycles - measured) <= MODEL_TOLERANCE * measured, \
-        (result.shape, predicted.cycles, measured)
-    assert predicted.array_busy == result.counters["array_busy"]
-    assert predicted.bytes_read == result.counters["bytes_read"]
-    assert predicted.bytes_written == result.counters["bytes_written"]
+        (result.program.shape, predicted.cycles, measured)
+    assert predicted.array_busy == result.counters.array_busy
+    assert predicted.bytes_read == result.counters.bytes_read
+    assert predicted.bytes_written == result.counters.bytes_written
 
 
 def test_narrow_stores_requantise_and_saturate():
@@ -85,9 +93,9 @@ def test_narrow_stores_requantise_and_saturate():
              (np.full((2, 90), 127), np.full((90, 3), -128))]     # saturates low
     results = run_gemms(config, cases, out_shift=12)
     for result in results:
-        m, k, n = result.shape
+        m, k, n = result.program.shape
         assert result.exact, (result.output, result.expected)
-        assert result.counters["bytes_written"] == m * n * config.data_bytes
+        assert result.counters.bytes_written == m * n * config.data_bytes
     assert (results[1].output == 127).all() and (results[2].output == -128).all()
     # Not everything saturates: the shift keeps random products in range.
     assert np.abs(results[0].output).max() < 127
@@ -100,7 +108,7 @@ def test_compute_bound_gemm_keeps_the_array_busy():
     a, b = rng.integers(-128, 128, (64, 256)), rng.integers(-128, 128, (256, 64))
     (result,) = run_gemms(config, [(a, b)])
     assert result.exact
-    assert result.counters["array_busy"] >= 0.9 * result.counters["cycles"]
+    assert result.counters.array_busy >= 0.9 * result.counters.cycles
     assert_model_agrees(config, result)
 
 
@@ -111,8 +119,8 @@ def test_memory_bound_gemv_saturates_dram():
     a, b = rng.integers(-128, 128, (1, 256)), rng.integers(-128, 128, (256, 128))
     (result,) = run_gemms(config, [(a, b)])
     assert result.exact
-    moved = result.counters["bytes_read"] + result.counters["bytes_written"]
-    assert moved >= 0.9 * result.counters["cycles"] * float(config.dram_bytes_per_cycle)
+    moved = result.counters.bytes_moved
+    assert moved >= 0.9 * result.counters.cycles * float(config.dram_bytes_per_cycle)
     assert_model_agrees(config, result)
 
 

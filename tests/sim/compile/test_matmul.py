@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from rooftile.hdl.params import TileConfig
+from rooftile.sim.compile.matmul import compile_matmul, plan_matmul
 from rooftile.sim.run import flow
-from rooftile.sim.compile.matmul import plan_matmul, run_matmuls
+from rooftile.sim.run.pipeline import run_programs
 
 SHAPES = [(1, 1), (1, 5), (5, 1), (2, 3), (4, 4), (8, 8), (16, 16)]
 
@@ -37,18 +38,27 @@ def cases_for(config, rng):
     return cases
 
 
+def run_matmuls(config, cases, *, simulator="verilator"):
+    """``(a, b)`` or ``(a, b, k_chunk)`` cases, compiled and run in one simulator start."""
+    programs = [compile_matmul(config, case[0].shape[0], case[0].shape[1], case[1].shape[1],
+                               k_chunk=case[2] if len(case) > 2 else None) for case in cases]
+    return run_programs(config, programs, [case[:2] for case in cases], simulator=simulator)
+
+
 @pytest.mark.parametrize("rows, cols", SHAPES, ids=[f"{r}x{c}" for r, c in SHAPES])
 def test_matmul_bit_exact_and_cycle_exact(rows, cols):
     config = TileConfig(rows=rows, cols=cols, sp_depth=1024, acc_depth=256)
     rng = np.random.default_rng(rows * 100 + cols)
     results = run_matmuls(config, cases_for(config, rng))
     for result in results:
-        assert result.exact, (result.shape, result.output, result.expected)
-        assert result.counters["cycles"] == result.predicted_cycles, result.shape
-        m, k, n = result.shape
-        assert result.counters["useful_macs"] == m * k * n
+        shape = result.program.shape
+        assert result.exact, (shape, result.output, result.expected)
+        assert result.counters.cycles == result.prediction.cycles, shape
+        assert result.counters.steps == result.prediction.array_busy, shape
+        m, k, n = shape
+        assert result.counters.useful_macs == m * k * n
     long = results[3]
-    assert long.array_utilization > 300 / (300 + 2 * rows + cols + 4)
+    assert long.counters.array_utilization > 300 / (300 + 2 * rows + cols + 4)
 
 
 def test_second_build_reuses_the_cache(tmp_path, monkeypatch):
@@ -89,4 +99,4 @@ def test_icarus_agrees_on_a_small_tile():
     cases = cases_for(config, rng)[:3]
     for result in run_matmuls(config, cases, simulator="icarus"):
         assert result.exact
-        assert result.counters["cycles"] == result.predicted_cycles
+        assert result.counters.cycles == result.prediction.cycles

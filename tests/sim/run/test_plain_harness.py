@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from rooftile.hdl.params import TileConfig
+from rooftile.sim.compile.matmul import _unblock, plan_matmul
 from rooftile.sim.model import golden
+from rooftile.sim.model.array_model import predict_cycles
 from rooftile.sim.run import flow, plain
-from rooftile.sim.compile.matmul import _unblock, plan_matmul, predict_cycles
 
 # int16 operands: host_wdata (5 x 16 = 80 bits) and host_rdata (2 x 48 = 96 bits) are
 # VlWide arrays in C++, the other ports plain integers, so both kinds of access run.
@@ -42,7 +43,7 @@ def test_plain_harness_matches_cocotb_and_numpy():
         assert mine["acc"] == reference["acc"]
         assert mine["counters"] == reference["counters"]
         assert mine["counters"]["cycles"] == predict_cycles(
-            CONFIG, [c["steps"] for c in job["commands"]])
+            CONFIG, [c["steps"] for c in job["commands"]]).cycles
         assert mine["run_s"] > 0 and mine["run_cycles"] >= mine["counters"]["cycles"]
     assert ours[1]["counters"]["drain_stalls"] > 0
     assert ours[0]["counters"]["cycles"] > 2000

@@ -4,11 +4,11 @@ counters and cycle counts as the cocotb flow on the same Verilog, bit-exact agai
 import numpy as np
 import pytest
 
+from rooftile.hdl.counters import COUNTERS
 from rooftile.hdl.params import TileConfig
-from rooftile.hdl.tile import COUNTERS
+from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.model import golden
 from rooftile.sim.run import flow, plain
-from rooftile.sim.compile.gemm import compile_gemm, gemm_job
 
 # The first configuration of tests/sim/compile/test_gemm.py, so both share one cached build.
 CONFIG = TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
@@ -17,7 +17,7 @@ CONFIG = TileConfig(rows=2, cols=3, sp_depth=32, acc_depth=8, dram_depth=4096,
 
 def compiled_job(a, b):
     program = compile_gemm(CONFIG, a.shape[0], a.shape[1], b.shape[1])
-    return program, gemm_job(CONFIG, program, a, b)
+    return program, program.job(CONFIG, a, b)
 
 
 def test_plain_tile_matches_cocotb_and_numpy():
@@ -30,7 +30,7 @@ def test_plain_tile_matches_cocotb_and_numpy():
     ours = plain.run_tile_jobs(plain.build(sim), jobs)
     theirs = flow.run(sim, list(jobs))
     for (a, b), program, mine, reference in zip(cases, programs, ours, theirs):
-        assert np.array_equal(program.output(CONFIG, mine["read"]),
+        assert np.array_equal(program.output(CONFIG, mine),
                               golden.matmul(a, b, CONFIG.acc_width))
         assert mine["read"] == reference["read"]
         assert list(mine["counters"]) == list(COUNTERS)

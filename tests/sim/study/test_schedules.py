@@ -8,8 +8,9 @@ because more query heads share each loaded key.
 import pytest
 
 from rooftile.analysis.ops import decode_layer_ops
-from rooftile.sim.study.run.schedules import lower_layer, measurement, run_scaled
-from rooftile.sim.study.run import balanced_tile
+from rooftile.sim.study.measure import measurement, run_scaled
+from rooftile.sim.study.schedules import compile_scaled, lower_layer
+from rooftile.sim.study.spec import balanced_tile
 
 CONFIG = balanced_tile()   # the default study's tile: one build serves these tests
 
@@ -43,14 +44,14 @@ def test_lowering_refuses_a_layer_without_attention():
 def test_attention_intensity_on_the_rtl_orders_mha_gqa_mla():
     ops = {m: attention_of(m, max_context=128) for m in ("llama-2-7b", "llama-3-8b",
                                                          "deepseek-v3")}
-    results = run_scaled(CONFIG, list(ops.values()), seed=3)
+    results = run_scaled(CONFIG, compile_scaled(CONFIG, ops.values()), seed=3)
     achieved = {}
     for model, op in ops.items():
         m = measurement(CONFIG, op, results[op.key], workload=model, model=model,
                         attention="gqa", batch=4, full_time_s={})
         assert m.exact
         assert abs(m.model_error) <= 0.05
-        assert m.counters["vector_busy"] > 0
+        assert m.counters.vector_busy > 0
         achieved[model] = m.flop / m.measured_cycles      # FLOP per cycle
         # Memory-bound on a tile balanced like an H100: DRAM at >= 80% of its rate.
         assert m.bound == "memory" and m.bandwidth_utilization >= 0.8

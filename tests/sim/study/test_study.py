@@ -7,7 +7,8 @@ import pytest
 
 from rooftile.analysis.study_report import load_study
 from rooftile.sim.cli import main
-from rooftile.sim.study.run import StudyError, Workload, default_spec, load_spec, run_study
+from rooftile.sim.study.run import run_study
+from rooftile.sim.study.spec import StudyError, Workload, default_spec, load_spec
 
 SMALL = default_spec(workloads=(Workload("llama-3-8b", 4), Workload("deepseek-v2-lite", 8)),
                      max_context=128, machines=("h100",))

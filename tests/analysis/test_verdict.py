@@ -1,8 +1,8 @@
 """The verdict's text and variants: computed from rows, sized by the area model."""
 
 from rooftile.analysis.area import tile_area
-from rooftile.sim.study.run import balanced_tile
-from rooftile.sim.study.verdict import thesis_paragraph, variants
+from rooftile.sim.study.spec import balanced_tile
+from rooftile.analysis.verdict import thesis_paragraph, variants
 
 
 def row(attention, batch, unit, bigger, bandwidth):

@@ -1,0 +1,180 @@
+"""What a study runs: the tile, the workloads, the scaling limits, read from defaults,
+a TOML file and options, and checked before anything is built."""
+
+import dataclasses
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+
+from ...analysis.hardware import HARDWARE, get_hardware
+from ...analysis.models import MODELS
+from ...hdl.errors import InputError
+from ...hdl.params import TileConfig
+from ..run.simulators import SIMULATORS
+
+__all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "balanced_tile",
+           "default_spec", "load_spec"]
+
+#: The forms MLA's attention can be simulated in (see ``analysis.ops.ATTENTION_FORMS``).
+MLA_FORMS = ("absorbed", "naive")
+
+
+class StudyError(InputError):
+    """A study specification that cannot run; the message says what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """One decode layer: a model at a batch size (sequences per device)."""
+    model: str
+    batch: int
+
+    @property
+    def label(self):
+        return f"{self.model} b={self.batch}"
+
+
+def balanced_tile(hw="h100", dtype="fp8", rows=8, cols=8, **fields):
+    """A tile whose ridge point (peak ops per DRAM byte) matches machine ``hw``'s for
+    ``dtype``: ``dram_bytes_per_cycle = 2 * rows * cols / ridge``.
+
+    Scratchpad and accumulator depths default to what the default study's absorbed-MLA
+    attention needs (128 heads sharing one latent over 512 tokens; see
+    :func:`~rooftile.sim.compile.attention.compile_attention`).
+    """
+    ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
+    fields = {"sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
+              "program_depth": 1 << 14, "dram_latency": 32, **fields}
+    bandwidth = Fraction(2 * rows * cols / ridge).limit_denominator(1 << 12)
+    return TileConfig(rows=rows, cols=cols, dram_bytes_per_cycle=bandwidth, **fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    """Everything a study runs, and so everything its results record.
+
+    Members
+    -------
+    config : TileConfig
+    workloads : tuple of Workload
+    context : int
+        Full-size tokens each sequence attends to.
+    dtype : str
+        Element format of the full-size ops; the tile's operands should be as wide
+        (int8 tile -> ``"fp8"`` or ``"int8"``).
+    ep_devices : int
+        Expert-parallel devices for MoE layers.
+    attention : str
+        MLA form, ``"absorbed"`` or ``"naive"``.
+    machines : tuple of str
+        Presets the full-size ops are extrapolated to.
+    max_context, max_width, max_head_dim, max_instances : int
+        Scaling limits (see :func:`~rooftile.sim.study.run.schedules.lower_layer`).
+    seed : int
+        Seeds the operands and the MoE routing sample.
+    simulator : str
+    """
+    config: TileConfig
+    workloads: tuple
+    context: int = 4096
+    # One byte per element, as the int8 tile moves; DeepSeek-V3 serves in FP8 (its
+    # technical report, arXiv 2412.19437, section 3.3).
+    dtype: str = "fp8"
+    # Between a single node's EP8 and DeepSeek-V3's decoding deployment of EP320 (same
+    # report, section 3.4.2): enough tokens per expert at batch 16-128 to show the trend.
+    ep_devices: int = 32
+    attention: str = "absorbed"
+    machines: tuple = ("h100", "b200")
+    max_context: int = 512
+    max_width: int = 256
+    max_head_dim: int = 64
+    max_instances: int = 2
+    seed: int = 0
+    simulator: str = "verilator"
+
+    def __post_init__(self):
+        if not self.workloads:
+            raise StudyError("a study needs at least one workload")
+        for w in self.workloads:
+            if w.model not in MODELS:
+                raise StudyError(f"unknown model {w.model!r}; known: {', '.join(MODELS)}")
+            if isinstance(w.batch, bool) or not isinstance(w.batch, int) or w.batch < 1:
+                raise StudyError(f"batch must be an integer >= 1, got {w.batch!r}")
+        for machine in self.machines:
+            if machine not in HARDWARE:
+                raise StudyError(f"unknown machine {machine!r}; known: {', '.join(HARDWARE)}")
+        if self.simulator not in SIMULATORS:
+            raise StudyError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.attention not in MLA_FORMS:
+            raise StudyError(f"attention must be one of {', '.join(MLA_FORMS)}, "
+                             f"got {self.attention!r}")
+        for name in ("context", "ep_devices", "max_context", "max_width", "max_head_dim",
+                     "max_instances"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StudyError(f"{name} must be an integer >= 1, got {value!r}")
+
+    def to_json(self):
+        d = dataclasses.asdict(self)
+        d["config"] = self.config.to_json()
+        d["workloads"] = [dataclasses.asdict(w) for w in self.workloads]
+        d["machines"] = list(self.machines)
+        return d
+
+
+#: The default study's models: one per attention type, with the sources in analysis.models.
+DEFAULT_MODELS = ("llama-2-7b", "llama-3-70b", "deepseek-v3")
+DEFAULT_BATCHES = (1, 16, 128)
+
+
+def default_spec(**changes):
+    """The built-in study: an 8x8 int8 tile balanced like an H100 at fp8, MHA
+    (Llama-2-7B), GQA (Llama-3-70B) and MLA + MoE (DeepSeek-V3) decode at 4096 tokens of
+    context and batches 1, 16 and 128."""
+    workloads = tuple(Workload(m, b) for m in DEFAULT_MODELS for b in DEFAULT_BATCHES)
+    spec = {"config": balanced_tile(), "workloads": workloads, **changes}
+    return StudySpec(**spec)
+
+
+def load_spec(path, **overrides):
+    """Read a study from a TOML file: a ``[tile]`` table of TileConfig fields (or
+    ``balanced_to = "h100"`` to set the bandwidth from a machine's ridge), a ``[study]``
+    table of :class:`StudySpec` fields with ``models`` and ``batches`` lists.
+
+    Raises
+    ------
+    StudyError
+        An unreadable file or unknown keys, naming them and the allowed ones.
+    """
+    try:
+        text = Path(path).read_text()
+        document = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise StudyError(f"cannot read study file {path}: {error}") from None
+    unknown = set(document) - {"tile", "study"}
+    if unknown:
+        raise StudyError(f"{path}: unknown tables {sorted(unknown)}; allowed: tile, study")
+    tile = dict(document.get("tile", {}))
+    study = dict(document.get("study", {}))
+    fields = {f.name for f in dataclasses.fields(StudySpec)} - {"config", "workloads"}
+    allowed = fields | {"models", "batches"}
+    unknown = set(study) - allowed
+    if unknown:
+        raise StudyError(f"{path}: unknown [study] keys {sorted(unknown)}; allowed: "
+                         f"{', '.join(sorted(allowed))}")
+    balanced_to = tile.pop("balanced_to", None)
+    try:
+        if balanced_to or not tile:
+            config = balanced_tile(balanced_to or "h100", study.get("dtype", "fp8"), **tile)
+        else:
+            config = TileConfig.from_json(tile)
+    except (TypeError, ValueError) as error:
+        raise StudyError(f"{path}: [tile]: {error}") from None
+    models = study.pop("models", DEFAULT_MODELS)
+    batches = study.pop("batches", DEFAULT_BATCHES)
+    for key in ("machines",):
+        if key in study:
+            study[key] = tuple(study[key])
+    study.update(overrides)
+    workloads = tuple(Workload(m, b) for m in models for b in batches)
+    return StudySpec(config=config, workloads=workloads, **study)
