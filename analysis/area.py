@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 from fractions import Fraction
 
 from ..hdl.errors import one_of, positive_int
+from ..hdl.params import ATTENTION_UNIT_PRESETS
 
 __all__ = [
     "PROCESS_NODE", "LOGIC_DENSITY_MTR_PER_MM2", "LAYOUT_OVERHEAD", "ADDER_UM2_PER_BIT",
@@ -148,7 +149,7 @@ BANK_LEVEL_LOGIC_PENALTY = 10.0
 #: Where a PIM attention unit sits: ``"logic-die"``, on the HBM base die in a logic process
 #: (HBM4 base dies are made in foundry logic processes), or ``"bank-level"``, next to the
 #: banks in the DRAM process (Samsung Aquabolt-XL, SK hynix AiM).
-ATTENTION_KINDS = ("logic-die", "bank-level")
+ATTENTION_KINDS = tuple(ATTENTION_UNIT_PRESETS)
 
 
 def _check_real(field: str, value: object, *, minimum: float = 0.0, inclusive: bool = False):

@@ -13,7 +13,7 @@ from fractions import Fraction
 from .errors import InputError, InputTypeError, integer, positive_float
 
 __all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
-           "ATTENTION_UNIT_PRESETS"]
+           "ATTENTION_UNIT_PRESETS", "operand_range"]
 
 #: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
 #: clear error instead of silently running output-stationary.
@@ -31,6 +31,11 @@ DATA_WIDTHS = (8, 16)
 #: all banks of a stack against its pins.
 ATTENTION_UNIT_PRESETS = {"logic-die": (Fraction(4), Fraction(8)),
                           "bank-level": (Fraction(16), Fraction(1))}
+
+
+def operand_range(data_width):
+    """``(lowest, highest)`` value of a signed ``data_width``-bit operand, inclusive."""
+    return -(1 << (data_width - 1)), (1 << (data_width - 1)) - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +185,11 @@ class TileConfig:
                 raise InputTypeError(f"attention_unit must be an AttentionUnit or None, "
                                 f"got {self.attention_unit!r}")
             self.attention_unit_tile()   # its engine must be buildable too
+
+    @property
+    def operand_range(self):
+        """``(lowest, highest)`` operand value, inclusive."""
+        return operand_range(self.data_width)
 
     @property
     def max_product(self):

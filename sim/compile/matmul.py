@@ -43,11 +43,11 @@ class MatmulProgram:
         if a.shape != (m, k) or b.shape != (k, n):
             raise ValueError(f"this program multiplies a[{m}, {k}] @ b[{k}, {n}], got "
                              f"shapes {a.shape} and {b.shape}")
-        limit = 1 << (config.data_width - 1)
+        low, high = config.operand_range
         for name, x in (("a", a), ("b", b)):
-            if x.min() < -limit or x.max() >= limit:
+            if x.min() < low or x.max() > high:
                 raise ValueError(f"{name} has values outside the signed {config.data_width}-bit "
-                                 f"range [{-limit}, {limit - 1}]")
+                                 f"range [{low}, {high}]")
         m_blocks, n_blocks = _blocks(m, config.rows), _blocks(n, config.cols)
         a_pad = np.zeros((m_blocks * config.rows, k), dtype=np.int64)
         a_pad[:m] = a

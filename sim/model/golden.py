@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ...hdl.params import operand_range
+
 from ...hdl.vector_unit import EXP_LUT_BITS, RECIP_BITS, exp_bits
 
 __all__ = ["wrap", "matmul", "requantize", "softmax_fixed"]
@@ -25,7 +27,7 @@ def matmul(a, b, acc_width, c=None):
 def requantize(values, shift, data_width):
     """A narrow STORE: ``clamp(values >> shift)`` to signed ``data_width`` bits
     (arithmetic shift: rounds toward minus infinity)."""
-    low, high = -(1 << (data_width - 1)), (1 << (data_width - 1)) - 1
+    low, high = operand_range(data_width)
     return np.clip(np.asarray(values, dtype=np.int64) >> shift, low, high)
 
 

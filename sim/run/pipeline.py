@@ -59,8 +59,8 @@ class ProgramRun:
 
 def random_operands(config, rng, *shapes):
     """Uniform random integers over the signed operand range, one array per shape."""
-    lo, hi = -(1 << (config.data_width - 1)), 1 << (config.data_width - 1)
-    return tuple(rng.integers(lo, hi, shape) for shape in shapes)
+    low, high = config.operand_range
+    return tuple(rng.integers(low, high + 1, shape) for shape in shapes)
 
 
 def run_programs(config, programs, operands, *, simulator="verilator", waves=False,

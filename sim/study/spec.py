@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...analysis.hardware import HARDWARE, get_hardware
 from ...analysis.models import MODELS
+from ...analysis.ops import ATTENTION_FORMS
 from ...hdl.errors import InputError
 from ...hdl.params import TileConfig
 from ..run.simulators import SIMULATORS
@@ -15,8 +16,8 @@ from ..run.simulators import SIMULATORS
 __all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "balanced_tile",
            "default_spec", "load_spec"]
 
-#: The forms MLA's attention can be simulated in (see ``analysis.ops.ATTENTION_FORMS``).
-MLA_FORMS = ("absorbed", "naive")
+#: The forms MLA's attention can be simulated in.
+MLA_FORMS = ATTENTION_FORMS
 
 
 class StudyError(InputError):
