@@ -5,7 +5,8 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .matrix_unit import ExecCommand, add_matrix_unit
+from .isa import ExecCommand
+from .matrix_unit import add_matrix_unit
 
 __all__ = ["MatrixHarness", "COUNTER_WIDTH"]
 

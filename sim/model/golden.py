@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ...hdl.vector_unit import EXP_LUT_BITS, RECIP_BITS, exp_bits
+from ...hdl.fixed_point import EXP_LUT_BITS, RECIP_BITS, exp_bits
 
 __all__ = ["wrap", "matmul", "requantize", "softmax_fixed"]
 

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...hdl.matrix_unit import ExecCommand
+from ...hdl.isa import ExecCommand
 from ...hdl.counters import COUNTER_WIDTH, COUNTERS, unpack_lanes
 from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
 from ..compile.packing import pack_lanes, pack_struct, unpack_lanes
