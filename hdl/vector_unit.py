@@ -114,16 +114,36 @@ class VectorUnit(wiring.Component):
         m = Module()
         cfg = self._config
         lanes = cfg.cols
-        layout = SoftmaxCommand(cfg)
-        ebits = exp_bits(cfg.data_width)
         p_max = (1 << (cfg.data_width - 1)) - 1
-        min_score = -(1 << (cfg.acc_width - 1))
-        # Below y_floor every term is 0: n > ebits.
-        y_floor = -((ebits + 1) << EXP_LUT_BITS)
-        max_segments = (1 << Shape.cast(layout["segments"].shape).width) - 1
-        sum_bits = (max_segments * lanes << ebits).bit_length()
+        cmd = Signal(SoftmaxCommand(cfg))
+        tag_layout = data.StructLayout({
+            "kind": _Kind, "first": 1, "mask": lanes, "last": 1,
+            "dst": len(self.sp_write.addr)})
+        issue, dividing, first_divide = self._sequence(m, cmd, tag_layout)
+        # The command register changes only in IDLE, i.e. at the earliest in the cycle
+        # the last read's data is in stage A; registers update at the end of the cycle,
+        # so stage A still sees that command's scale and shift.
+        tag_a, tag_b, tag_c, exps = self._exponents(m, cmd, issue, tag_layout)
+        recips, shifts = self._reciprocals(m, cmd, tag_c, exps, dividing, first_divide)
 
-        cmd = Signal(layout)
+        for j in range(lanes):
+            scaled = (exps[j] * p_max * recips[j]) >> shifts[j]
+            m.d.comb += self.sp_write.data[j].eq(((scaled + 1) >> 1)[:cfg.data_width])
+        m.d.comb += [
+            self.sp_write.en.eq(tag_c.kind == _Kind.NORM),
+            self.sp_write.addr.eq(tag_c.dst),
+            self.done.eq((tag_c.kind == _Kind.NORM) & tag_c.last),
+            self.idle.eq(self.cmd.ready & (tag_a.kind == _Kind.NONE) &
+                         (tag_b.kind == _Kind.NONE) & (tag_c.kind == _Kind.NONE)),
+        ]
+        return m
+
+    def _sequence(self, m, cmd, tag_layout):
+        """Take commands and issue one accumulator read per cycle, with a tag that
+        follows the data: three passes per group (max, sum, normalise), the drain of
+        the pipeline and the divider between the second and third. Returns the issue
+        tag and the divider's step and start flags."""
+        lanes = self._config.cols
         seg = Signal.like(cmd.segments)
         row = Signal.like(cmd.count)
         row_base = Signal.like(self.acc_read.addr)
@@ -133,10 +153,6 @@ class VectorUnit(wiring.Component):
         dividing = Signal()       # the divider steps this cycle
         first_divide = Signal()   # ... and starts from the sums
 
-        # --- Issue: one accumulator read per cycle, with a tag that follows the data.
-        tag_layout = data.StructLayout({
-            "kind": _Kind, "first": 1, "mask": lanes, "last": 1,
-            "dst": len(self.sp_write.addr)})
         issue = Signal(tag_layout)
         last_seg = seg + 1 == cmd.segments
         real_lanes = Signal(lanes)   # 1 for lanes below cols - pad
@@ -195,10 +211,18 @@ class VectorUnit(wiring.Component):
                     with m.Else():
                         m.next = "MAX"
 
-        # The command register changes only in IDLE, i.e. at the earliest in the cycle
-        # the last read's data is in stage A; registers update at the end of the cycle,
-        # so stage A still sees that command's scale and shift.
+        return issue, dividing, first_divide
 
+    def _exponents(self, m, cmd, issue, tag_layout):
+        """Stages A and B: the running max, then each lane's ``e`` (see
+        :mod:`~rooftile.hdl.fixed_point`, steps 1 to 3). Returns the tags of the three
+        stages and the exps."""
+        cfg = self._config
+        lanes = cfg.cols
+        ebits = exp_bits(cfg.data_width)
+        min_score = -(1 << (cfg.acc_width - 1))
+        # Below y_floor every term is 0: n > ebits.
+        y_floor = -((ebits + 1) << EXP_LUT_BITS)
         # --- Stage A: the row is out of the accumulator.
         tag_a = Signal(tag_layout)
         m.d.sync += tag_a.eq(issue)
@@ -238,7 +262,16 @@ class VectorUnit(wiring.Component):
             keep = tag_b.mask[j] & (integer >= -ebits)
             m.d.sync += exps[j].eq(Mux(keep, port.data >> n, 0))
 
-        # --- Stage C: sums, or probabilities to the scratchpad.
+        return tag_a, tag_b, tag_c, exps
+
+    def _reciprocals(self, m, cmd, tag_c, exps, dividing, first_divide):
+        """Stage C and the divider: each lane's exp sum and its reciprocal ``R`` with
+        the shift that normalises by it (steps 4 and 5). Returns ``(recips, shifts)``."""
+        lanes = self._config.cols
+        ebits = exp_bits(self._config.data_width)
+        max_segments = (1 << Shape.cast(cmd.segments.shape()).width) - 1
+        sum_bits = (max_segments * lanes << ebits).bit_length()
+        # --- Stage C: sums.
         sums = [Signal(sum_bits, name=f"sum_{j}") for j in range(lanes)]
         row_sum = _tree(m, exps, lambda a, b: a + b, "row_sum")
         for j in range(lanes):
@@ -271,14 +304,4 @@ class VectorUnit(wiring.Component):
                     # Round half up: (x >> (k - 1)) + 1 >> 1 == (x + 2**(k-1)) >> k.
                     m.d.sync += shifts[j].eq(leading + RECIP_BITS - 1)
 
-        for j in range(lanes):
-            scaled = (exps[j] * p_max * recips[j]) >> shifts[j]
-            m.d.comb += self.sp_write.data[j].eq(((scaled + 1) >> 1)[:cfg.data_width])
-        m.d.comb += [
-            self.sp_write.en.eq(tag_c.kind == _Kind.NORM),
-            self.sp_write.addr.eq(tag_c.dst),
-            self.done.eq((tag_c.kind == _Kind.NORM) & tag_c.last),
-            self.idle.eq(self.cmd.ready & (tag_a.kind == _Kind.NONE) &
-                         (tag_b.kind == _Kind.NONE) & (tag_c.kind == _Kind.NONE)),
-        ]
-        return m
+        return recips, shifts
