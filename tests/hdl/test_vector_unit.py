@@ -3,7 +3,6 @@
 import time
 
 import numpy as np
-import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib import memory, stream, wiring
