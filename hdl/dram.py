@@ -97,7 +97,7 @@ class WordStorage(wiring.Component):
         m.submodules.words = words = memory.Memory(shape=self._width, depth=self._depth,
                                                    init=[])
         host_read, read = words.read_port(), words.read_port()
-        # Created in the primitive's statement order: the DMA write lands last.
+        # The host and the DMA never write one word in the same cycle.
         host_write, write = words.write_port(), words.write_port()
         m.d.comb += [
             host_read.addr.eq(self.host_addr), self.host_rdata.eq(host_read.data),

@@ -18,6 +18,10 @@ store                 execute                      (none)
 ====================  ===========================  ===========================
 
 A token pushed to ``next`` is popped by that unit's ``pop_prev`` and vice versa.
+
+Every layout of the contract is defined here, once: the instruction word and the command
+each unit takes from it (:func:`LoadArgs`, :func:`ExecCommand`, :func:`StoreArgs`,
+:func:`SoftmaxCommand`), which the units' streams carry as their payloads.
 """
 
 import functools

@@ -97,8 +97,7 @@ class Tile(wiring.Component):
             fetch.units_idle.eq(load.idle & execute.idle & store.idle & ~dram.busy),
             self.done.eq(fetch.done),
         ]
-        # Instructions, tokens and DRAM traffic. Memory ports are made in the order
-        # that gives the load's scratchpad writes priority over the vector unit's.
+        # Instructions, tokens and DRAM traffic.
         wiring.connect(m, fetch.load, load.instr)
         wiring.connect(m, fetch.execute, execute.instr)
         wiring.connect(m, fetch.store, store.instr)

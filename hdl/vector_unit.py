@@ -106,10 +106,6 @@ class VectorUnit(wiring.Component):
             "idle": Out(1),
         })
 
-    @property
-    def config(self):
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
