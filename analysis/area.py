@@ -290,7 +290,7 @@ def vector_unit_area_mm2(lanes: int, data_width: int, acc_width: int) -> float:
     ``lanes`` copies of the datapath), and the barrel shifter of ``LUT[f] >> n``.
     """
     # Imported here: the analysis layer does not otherwise depend on the RTL package.
-    from rooftile.hdl.vector_unit import DIV_BITS_PER_CYCLE, RECIP_BITS, SCALE_BITS, exp_bits
+    from rooftile.hdl.fixed_point import DIV_BITS_PER_CYCLE, RECIP_BITS, SCALE_BITS, exp_bits
 
     lanes = positive_int("lanes", lanes)
     _check_width("data_width", data_width)

@@ -9,8 +9,13 @@ cycle) while a program runs, as gemmini's ``CounterFile`` does per event.
 
 import dataclasses
 
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
 __all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
-           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "unpack_lanes"]
+           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "unpack_lanes", "EventLayout",
+           "CounterFile"]
 
 #: Bits of every counter: 2**48 cycles outlast any simulation.
 COUNTER_WIDTH = 48
@@ -147,3 +152,47 @@ class HarnessCounters:
     def mac_utilization(self, peak_macs_per_cycle):
         """Useful MACs over the array's peak for the run's cycles."""
         return self.useful_macs / (self.cycles * peak_macs_per_cycle)
+
+
+def EventLayout(config):
+    """One field per counter but ``cycles`` (which counts running cycles itself): what
+    it adds this cycle, a flag or an amount (MACs, bytes)."""
+    amounts = {"useful_macs": range(config.rows * config.cols + 1),
+               "bytes_read": range(config.dram_word_bytes + 1),
+               "bytes_written": range(config.dram_word_bytes + 1)}
+    return data.StructLayout({name: amounts.get(name, 1)
+                              for name in COUNTERS if name != "cycles"})
+
+
+class CounterFile(wiring.Component):
+    """The tile's counters, as gemmini's ``CounterFile``: events in, counters out.
+
+    While ``enable`` is high each counter adds its event (``cycles`` adds one);
+    ``clear`` zeroes them all and wins over ``enable``.
+
+    Members
+    -------
+    clear, enable : In(1)
+    events : In(EventLayout(config))
+    counters : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
+        In :data:`COUNTERS` order, as :meth:`Counters.from_bits` reads them.
+    """
+
+    def __init__(self, config):
+        super().__init__({
+            "clear": In(1),
+            "enable": In(1),
+            "events": In(EventLayout(config)),
+            "counters": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, name in enumerate(COUNTERS):
+            counter = self.counters[index]
+            event = 1 if name == "cycles" else self.events[name]
+            with m.If(self.clear):
+                m.d.sync += counter.eq(0)
+            with m.Elif(self.enable):
+                m.d.sync += counter.eq(counter + event)
+        return m

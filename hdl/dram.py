@@ -1,14 +1,23 @@
 """A DRAM model with configurable bandwidth and latency, and a wide host port."""
 
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["Dram", "STORAGE_VERILOG"]
+from .errors import one_of
+
+__all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "ReadResponse",
+           "WriteRequest", "StridedRows", "Dram"]
+
+#: How :class:`WordStorage` is built: ``"primitive"`` instantiates
+#: :data:`STORAGE_VERILOG` (what Verilator and Icarus build); ``"memory"`` is an
+#: ``amaranth.lib.memory.Memory`` with the same ports and timing, for Amaranth's own
+#: simulator, which cannot run a Verilog instance.
+STORAGE_KINDS = ("primitive", "memory")
 
 #: The DRAM array as a Verilog primitive, appended to every generated design by
-#: :func:`rooftile.sim.flow.build`. An ``amaranth.lib.memory.Memory`` of DRAM size would
+#: :func:`rooftile.sim.run.flow.build`. An ``amaranth.lib.memory.Memory`` of DRAM size would
 #: be emitted with one initialiser line per word: 4 MB of Verilog for 64 Ki words of a
 #: 4x4 tile and over 25 minutes of yosys for 256 Ki words. The loop below zeroes the
 #: array in a few lines (Icarus would otherwise read X from unwritten words). Read ports
@@ -40,6 +49,123 @@ endmodule
 """
 
 
+class WordStorage(wiring.Component):
+    """A word array with a host port and a DMA port: :data:`STORAGE_VERILOG` or its
+    Amaranth equivalent (see :data:`STORAGE_KINDS`).
+
+    Both read ports are synchronous and return the old word on a same-cycle write;
+    the DMA read holds its data while ``read_en`` is low.
+
+    Members
+    -------
+    host_write, host_addr, host_wdata : In
+    host_rdata : Out(width)
+        The word at ``host_addr`` of the previous cycle.
+    write_en, write_addr, write_data : In
+    read_en, read_addr : In
+    read_data : Out(width)
+    """
+
+    def __init__(self, width, depth, *, kind="primitive"):
+        self._width = width
+        self._depth = depth
+        self._kind = one_of("storage kind", kind, STORAGE_KINDS)
+        addr = ceil_log2(depth)
+        super().__init__({
+            "host_write": In(1), "host_addr": In(addr), "host_wdata": In(width),
+            "host_rdata": Out(width),
+            "write_en": In(1), "write_addr": In(addr), "write_data": In(width),
+            "read_en": In(1), "read_addr": In(addr), "read_data": Out(width),
+        })
+
+    @property
+    def kind(self):
+        return self._kind
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._kind == "primitive":
+            m.submodules.words = Instance(
+                "rooftile_dram_storage", p_WIDTH=self._width, p_DEPTH=self._depth,
+                p_ABITS=ceil_log2(self._depth), i_clk=ClockSignal(),
+                i_host_we=self.host_write, i_host_addr=self.host_addr,
+                i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata,
+                i_dma_we=self.write_en, i_dma_waddr=self.write_addr,
+                i_dma_wdata=self.write_data, i_dma_re=self.read_en,
+                i_dma_raddr=self.read_addr, o_dma_rdata=self.read_data)
+            return m
+        m.submodules.words = words = memory.Memory(shape=self._width, depth=self._depth,
+                                                   init=[])
+        host_read, read = words.read_port(), words.read_port()
+        # The host and the DMA never write one word in the same cycle.
+        host_write, write = words.write_port(), words.write_port()
+        m.d.comb += [
+            host_read.addr.eq(self.host_addr), self.host_rdata.eq(host_read.data),
+            host_write.addr.eq(self.host_addr), host_write.data.eq(self.host_wdata),
+            host_write.en.eq(self.host_write),
+            write.addr.eq(self.write_addr), write.data.eq(self.write_data),
+            write.en.eq(self.write_en),
+            read.addr.eq(self.read_addr), read.en.eq(self.read_en),
+            self.read_data.eq(read.data),
+        ]
+        return m
+
+
+def ReadRequest(config, tag_shape):
+    """Read the word at ``addr``, of which ``bytes`` count against bandwidth; ``tag``
+    comes back with the data, so the requester needs no table of outstanding reads."""
+    return data.StructLayout({"addr": ceil_log2(config.dram_depth),
+                              "bytes": range(config.dram_word_bytes + 1), "tag": tag_shape})
+
+
+def ReadResponse(config, tag_shape):
+    """A word read and the tag of its request."""
+    return data.StructLayout({"data": config.dram_word_bits, "tag": tag_shape})
+
+
+def WriteRequest(config):
+    """Write ``data`` to the word at ``addr``; ``bytes`` of it count against bandwidth."""
+    return data.StructLayout({"addr": ceil_log2(config.dram_depth),
+                              "data": config.dram_word_bits,
+                              "bytes": range(config.dram_word_bytes + 1)})
+
+
+class StridedRows:
+    """Where a LOAD or STORE is: ``rows`` DRAM words ``stride`` apart, one per transfer.
+
+    Parameters
+    ----------
+    args_layout : StructLayout
+        The instruction's arguments; ``rows``, ``dram_addr`` and ``stride`` are used.
+
+    Attributes
+    ----------
+    args, push : the running instruction's arguments and token flag
+    busy : an instruction runs
+    row, addr : the row to move next and its DRAM word
+    last : ``row`` is the instruction's last
+    """
+
+    def __init__(self, args_layout):
+        self.args = Signal(args_layout, name="args")
+        self.push = Signal(name="push")
+        self.busy = Signal(name="busy")
+        self.row = Signal.like(self.args.rows, name="row")
+        self.addr = Signal.like(self.args.dram_addr, name="addr")
+        self.last = self.row + 1 == self.args.rows
+
+    def start(self, m, args, push):
+        """Begin an instruction at its first row (under the condition that takes it)."""
+        m.d.sync += [self.args.eq(args), self.row.eq(0), self.addr.eq(args.dram_addr),
+                     self.push.eq(push), self.busy.eq(1)]
+
+    def advance(self, m):
+        """Move to the next row (under the condition of a transfer); the last frees it."""
+        m.d.sync += [self.row.eq(self.row + 1), self.addr.eq(self.addr + self.args.stride)]
+        with m.If(self.last):
+            m.d.sync += self.busy.eq(0)
+
+
 class Dram(wiring.Component):
     """Word-addressed memory behind a shared bandwidth budget and a fixed read latency.
 
@@ -50,32 +176,43 @@ class Dram(wiring.Component):
     ask in one cycle. A read accepted in cycle ``t`` returns its data in cycle
     ``t + dram_latency`` with its ``tag``; responses cannot be refused.
 
+    Parameters
+    ----------
+    config : TileConfig
+    tag_shape : ShapeLike
+        What a read request carries back to its requester.
+    storage : str
+        One of :data:`STORAGE_KINDS`.
+
     Members
     -------
     host_addr, host_wdata, host_write, host_rdata
         Testbench access, one word per cycle, outside the bandwidth budget.
-    read_valid, read_ready, read_addr, read_bytes, read_tag : read requests
-    resp_valid, resp_data, resp_tag : read responses
-    write_valid, write_ready, write_addr, write_data, write_bytes : posted writes
+    read : In(stream.Signature(ReadRequest))
+    response : Out(stream.Signature(ReadResponse, always_ready=True))
+    write : In(stream.Signature(WriteRequest))
+        Posted: nothing comes back.
     busy : Out(1)
         A request was accepted this cycle or a read is in flight (DMA busy).
+    bytes_read, bytes_written : Out
+        Bytes of the request accepted this cycle, else 0 (the byte counters' events).
     """
 
-    def __init__(self, config, tag_width):
+    def __init__(self, config, tag_shape, *, storage="primitive"):
         self._config = config
-        self._tag_width = tag_width
+        self._tag_shape = tag_shape
+        self._storage = one_of("storage", storage, STORAGE_KINDS)
         addr = ceil_log2(config.dram_depth)
         word = config.dram_word_bits
         size = range(config.dram_word_bytes + 1)
         super().__init__({
             "host_addr": In(addr), "host_wdata": In(word), "host_write": In(1),
             "host_rdata": Out(word),
-            "read_valid": In(1), "read_ready": Out(1), "read_addr": In(addr),
-            "read_bytes": In(size), "read_tag": In(tag_width),
-            "resp_valid": Out(1), "resp_data": Out(word), "resp_tag": Out(tag_width),
-            "write_valid": In(1), "write_ready": Out(1), "write_addr": In(addr),
-            "write_data": In(word), "write_bytes": In(size),
-            "busy": Out(1),
+            "read": In(stream.Signature(ReadRequest(config, tag_shape))),
+            "response": Out(stream.Signature(ReadResponse(config, tag_shape),
+                                             always_ready=True)),
+            "write": In(stream.Signature(WriteRequest(config))),
+            "busy": Out(1), "bytes_read": Out(size), "bytes_written": Out(size),
         })
 
     def elaborate(self, platform):
@@ -84,22 +221,25 @@ class Dram(wiring.Component):
         num = cfg.dram_bytes_per_cycle.numerator
         den = cfg.dram_bytes_per_cycle.denominator
         cap = max(num, cfg.dram_word_bytes * den)
-        storage = dict(
-            p_WIDTH=cfg.dram_word_bits, p_DEPTH=cfg.dram_depth,
-            p_ABITS=ceil_log2(cfg.dram_depth), i_clk=ClockSignal(),
-            i_host_we=self.host_write, i_host_addr=self.host_addr,
-            i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata)
+        m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
+                                                     kind=self._storage)
+        m.d.comb += [storage.host_write.eq(self.host_write),
+                     storage.host_addr.eq(self.host_addr),
+                     storage.host_wdata.eq(self.host_wdata),
+                     self.host_rdata.eq(storage.host_rdata)]
 
         credit = Signal(range(cap + 1), init=cap)
-        write_cost = self.write_bytes * den
-        read_cost = self.read_bytes * den
+        write_cost = self.write.payload.bytes * den
+        read_cost = self.read.payload.bytes * den
         write_go = Signal()
         read_go = Signal()
         m.d.comb += [
-            self.write_ready.eq(credit >= write_cost),
-            self.read_ready.eq(~self.write_valid & (credit >= read_cost)),
-            write_go.eq(self.write_valid & self.write_ready),
-            read_go.eq(self.read_valid & self.read_ready),
+            self.write.ready.eq(credit >= write_cost),
+            self.read.ready.eq(~self.write.valid & (credit >= read_cost)),
+            write_go.eq(self.write.valid & self.write.ready),
+            read_go.eq(self.read.valid & self.read.ready),
+            self.bytes_read.eq(Mux(read_go, self.read.payload.bytes, 0)),
+            self.bytes_written.eq(Mux(write_go, self.write.payload.bytes, 0)),
         ]
         spent = Signal(range(cap + 1))  # not Signal.like: that would copy init=cap
         with m.If(write_go):
@@ -109,22 +249,23 @@ class Dram(wiring.Component):
         after = credit - spent + num
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
 
-        storage.update(i_dma_we=write_go, i_dma_waddr=self.write_addr,
-                       i_dma_wdata=self.write_data)
+        m.d.comb += [storage.write_en.eq(write_go),
+                     storage.write_addr.eq(self.write.payload.addr),
+                     storage.write_data.eq(self.write.payload.data)]
 
         # Reads wait dram_latency - 1 cycles as requests, then one in the memory.
-        valid, addr, tag = read_go, self.read_addr, self.read_tag
+        valid, addr, tag = read_go, self.read.payload.addr, self.read.payload.tag
         in_flight = []
         for stage in range(cfg.dram_latency - 1):
             next_valid = Signal(name=f"delay{stage}_valid")
-            next_addr = Signal.like(self.read_addr, name=f"delay{stage}_addr")
-            next_tag = Signal.like(self.read_tag, name=f"delay{stage}_tag")
+            next_addr = Signal.like(self.read.payload.addr, name=f"delay{stage}_addr")
+            next_tag = Signal(self._tag_shape, name=f"delay{stage}_tag")
             m.d.sync += [next_valid.eq(valid), next_addr.eq(addr), next_tag.eq(tag)]
             valid, addr, tag = next_valid, next_addr, next_tag
             in_flight.append(valid)
-        storage.update(i_dma_re=valid, i_dma_raddr=addr, o_dma_rdata=self.resp_data)
-        m.submodules.storage = Instance("rooftile_dram_storage", **storage)
-        m.d.sync += [self.resp_valid.eq(valid), self.resp_tag.eq(tag)]
+        m.d.comb += [storage.read_en.eq(valid), storage.read_addr.eq(addr),
+                     self.response.payload.data.eq(storage.read_data)]
+        m.d.sync += [self.response.valid.eq(valid), self.response.payload.tag.eq(tag)]
         busy = read_go | write_go | valid
         for stage_valid in in_flight:
             busy = busy | stage_valid

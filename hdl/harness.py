@@ -5,11 +5,11 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .matrix_unit import ExecCommand, add_matrix_unit
+from .counters import COUNTER_WIDTH
+from .isa import ExecCommand
+from .matrix_unit import add_matrix_unit
 
-__all__ = ["MatrixHarness", "COUNTER_WIDTH"]
-
-COUNTER_WIDTH = 48
+__all__ = ["MatrixHarness"]
 
 
 class MatrixHarness(wiring.Component):

@@ -18,6 +18,10 @@ store                 execute                      (none)
 ====================  ===========================  ===========================
 
 A token pushed to ``next`` is popped by that unit's ``pop_prev`` and vice versa.
+
+Every layout of the contract is defined here, once: the instruction word and the command
+each unit takes from it (:func:`LoadArgs`, :func:`ExecCommand`, :func:`StoreArgs`,
+:func:`SoftmaxCommand`), which the units' streams carry as their payloads.
 """
 
 import functools
@@ -26,12 +30,11 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.utils import ceil_log2
 
-from .matrix_unit import ExecCommand
-from .vector_unit import KeyAxis, SoftmaxCommand, softmax_fields
+from .fixed_point import SCALE_BITS, SHIFT_BITS
 
-__all__ = ["Opcode", "Target", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs", "StoreArgs",
-           "Instruction",
-           "encode", "assemble", "decode"]
+__all__ = ["Opcode", "Target", "KeyAxis", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs",
+           "ExecCommand", "StoreArgs", "SoftmaxCommand", "Instruction",
+           "softmax_fields", "softmax_command", "encode", "assemble", "decode"]
 
 
 class Opcode(enum.Enum, shape=3):
@@ -66,6 +69,24 @@ def LoadArgs(config):
     })
 
 
+def ExecCommand(config):
+    """One output block: ``acc[acc_addr + i, j] (+)= sum_k spA[a_addr + k][i] * spB[b_addr + k][j]``.
+
+    ``rows_used`` / ``cols_used`` say how much of the block is real data (edge blocks and
+    one-row GEMVs use part of the array); they feed the useful-MAC counter only.
+    """
+    sp_bits = ceil_log2(config.sp_depth)
+    return data.StructLayout({
+        "a_addr": sp_bits,
+        "b_addr": sp_bits,
+        "steps": ceil_log2(config.sp_depth + 1),
+        "acc_addr": ceil_log2(config.acc_depth),
+        "accumulate": 1,
+        "rows_used": ceil_log2(config.rows + 1),
+        "cols_used": ceil_log2(config.cols + 1),
+    })
+
+
 def StoreArgs(config):
     """Copy ``rows`` accumulator rows to DRAM words ``stride`` apart; ``elems`` results of
     each row are real data and count against bandwidth.
@@ -84,6 +105,102 @@ def StoreArgs(config):
         "narrow": 1,
         "shift": ceil_log2(config.acc_width),
     })
+
+
+class KeyAxis(enum.Enum, shape=1):
+    """Where the keys of one softmax lie in the accumulator.
+
+    ``LANES``: across the lanes of a row, as ``S = Q @ K^T`` leaves them (one query per
+    accumulator row, ``cols`` keys per row, a longer row in several *segments*). The
+    output rows are rows of P: keys across lanes.
+
+    ``ROWS``: down consecutive accumulator rows, as ``S^T = K @ Q^T`` leaves them (one
+    key per row, one query per lane); every lane is its own softmax. The output rows
+    are rows of ``P^T`` (entry = key, lane = query), which is the layout the matrix unit
+    reads its reduction operand in (``sp_a[k] = A[:, k]``, ``sp_b[k] = B[k, :]``): the
+    ``A`` operand of ``P @ V`` when ``rows == cols``, or the ``B`` operand of
+    ``V^T @ P^T``, with no transpose.
+    """
+    LANES = 0
+    ROWS = 1
+
+
+def SoftmaxCommand(config):
+    """One command: ``count`` softmax groups of ``segments`` accumulator rows each.
+
+    Group ``r``'s segment ``s`` is read from accumulator row
+    ``src + r * row_step + s * seg_step`` (modulo the accumulator's address range) and
+    its probabilities are written to scratchpad entry ``dst + r * segments + s``.
+
+    - ``axis = LANES``: a group is one softmax of ``segments * cols - pad`` keys; the
+      last ``pad`` lanes of its last segment are padding. Contiguous rows have
+      ``row_step = segments, seg_step = 1``; the output blocks of ``Q @ K^T`` (query
+      ``i`` of key block ``j`` at ``base + j * rows + i``) have ``row_step = 1,
+      seg_step = rows``.
+    - ``axis = ROWS``: a group is ``cols - pad`` softmaxes of ``segments`` keys, one per
+      lane; the last ``pad`` lanes of every row are padding.
+
+    ``scale`` and ``shift`` apply the score multiplier (see :func:`softmax_scale`).
+    Commands with ``segments == 0`` or ``count == 0`` are accepted and do nothing, with
+    no ``done`` pulse; :func:`softmax_command` refuses them.
+    """
+    count_bits = ceil_log2(config.acc_depth + 1)
+    acc_bits = ceil_log2(config.acc_depth)
+    return data.StructLayout({
+        "axis": KeyAxis,
+        "src": acc_bits,
+        "row_step": acc_bits,
+        "seg_step": acc_bits,
+        "segments": count_bits,
+        "count": count_bits,
+        "pad": ceil_log2(config.cols),
+        "dst": ceil_log2(config.sp_depth),
+        "scale": SCALE_BITS,
+        "shift": SHIFT_BITS,
+    })
+
+
+def softmax_fields(config, *, axis, src, segments, count, dst, scale, shift, pad=0,
+                   row_step=None, seg_step=1):
+    """The fields of a :func:`SoftmaxCommand`, checked: refuses what the hardware would
+    silently do wrong (nothing to do, addresses past the end, fields that overflow).
+
+    ``row_step`` defaults to ``segments`` (groups one after another). The instruction
+    encoder (:func:`rooftile.hdl.isa.encode`) and :func:`softmax_command` both use it.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the field, its value and the allowed range.
+    """
+    axis = KeyAxis[axis] if isinstance(axis, str) else KeyAxis(axis)
+    row_step = segments if row_step is None else row_step
+    fields = dict(src=src, row_step=row_step, seg_step=seg_step, segments=segments,
+                  count=count, pad=pad, dst=dst, scale=scale, shift=shift)
+    for name, value in fields.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+    for name, low, high in (("segments", 1, config.acc_depth), ("count", 1, config.acc_depth),
+                            ("pad", 0, config.cols - 1), ("scale", 0, (1 << SCALE_BITS) - 1),
+                            ("shift", 0, (1 << SHIFT_BITS) - 1),
+                            ("row_step", 0, config.acc_depth - 1),
+                            ("seg_step", 0, config.acc_depth - 1)):
+        if not low <= fields[name] <= high:
+            raise ValueError(f"{name} must be in [{low}, {high}] for this TileConfig, "
+                             f"got {fields[name]!r}")
+    last_src = src + (count - 1) * row_step + (segments - 1) * seg_step
+    if src < 0 or last_src >= config.acc_depth:
+        raise ValueError(f"accumulator rows src={src}..{last_src} lie outside "
+                         f"[0, acc_depth={config.acc_depth})")
+    if dst < 0 or dst + count * segments > config.sp_depth:
+        raise ValueError(f"scratchpad entries dst={dst}..{dst + count * segments - 1} lie "
+                         f"outside [0, sp_depth={config.sp_depth})")
+    return {"axis": axis, **fields}
+
+
+def softmax_command(config, **fields):
+    """Pack checked :func:`softmax_fields` into an int."""
+    return SoftmaxCommand(config).const(softmax_fields(config, **fields)).as_value().value
 
 
 @functools.lru_cache(maxsize=None)

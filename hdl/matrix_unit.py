@@ -6,28 +6,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .array import SystolicArray
+from .isa import ExecCommand
 from .pe import Control, ResultLayout
 from .skew import Skew
 
-__all__ = ["ExecCommand", "MatrixUnit", "add_matrix_unit"]
-
-
-def ExecCommand(config):
-    """One output block: ``acc[acc_addr + i, j] (+)= sum_k spA[a_addr + k][i] * spB[b_addr + k][j]``.
-
-    ``rows_used`` / ``cols_used`` say how much of the block is real data (edge blocks and
-    one-row GEMVs use part of the array); they feed the useful-MAC counter only.
-    """
-    sp_bits = ceil_log2(config.sp_depth)
-    return data.StructLayout({
-        "a_addr": sp_bits,
-        "b_addr": sp_bits,
-        "steps": ceil_log2(config.sp_depth + 1),
-        "acc_addr": ceil_log2(config.acc_depth),
-        "accumulate": 1,
-        "rows_used": ceil_log2(config.rows + 1),
-        "cols_used": ceil_log2(config.cols + 1),
-    })
+__all__ = ["operand_row", "acc_row", "MatrixUnit", "add_matrix_unit"]
 
 
 def operand_row(config, lanes):

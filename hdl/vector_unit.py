@@ -3,42 +3,10 @@
 Attention scores leave the systolic array as ``acc_width``-bit integers in accumulator
 rows of ``cols`` lanes. This unit turns them into ``data_width``-bit probabilities in
 scratchpad rows of ``cols`` lanes, ready to be an operand of the context GEMM
-(probabilities @ V), in integer arithmetic that :func:`rooftile.sim.golden.softmax_fixed`
+(probabilities @ V), in integer arithmetic that :func:`rooftile.sim.model.golden.softmax_fixed`
 mirrors bit for bit.
 
-Fixed-point method
-------------------
-For one softmax over scores ``s_i`` (``i`` = key), with a per-command multiplier
-``scale`` (``SCALE_BITS`` unsigned) and right shift ``shift`` (``SHIFT_BITS``):
-
-1. **Max.** ``m = max_i s_i`` (exact).
-2. **Scaled exponent.** ``y_i = (d_i * scale + 2**shift // 2) >> shift`` with
-   ``d_i = s_i - m <= 0``: the logit difference in base-2 units with
-   ``EXP_LUT_BITS`` fractional bits, rounded half up. ``scale / 2**shift`` therefore
-   stands for ``c * log2(e) * 2**EXP_LUT_BITS`` where ``c`` is the real multiplier of
-   the scores (dequantisation scales times ``1/sqrt(d_head)``); :func:`softmax_scale`
-   picks the pair for a given ``c``.
-3. **exp as a power of two.** Split ``y_i = -n_i * 2**EXP_LUT_BITS + f_i`` with
-   ``0 <= f_i < 2**EXP_LUT_BITS``; then ``e_i = LUT[f_i] >> n_i`` where
-   ``LUT[f] = round(2**(f / 2**EXP_LUT_BITS) * 2**E)`` and ``E = exp_bits(data_width)``
-   (``e_i = 0`` once ``n_i > E``). The maximum maps to exactly ``2**E``. The 32-entry
-   table quantises the exponent to 1/32 of an octave: a relative error of at most
-   ``2**(1/64) - 1 = 1.1 %`` per term, which mostly cancels in the ratio.
-4. **Sum.** ``S = sum_i e_i``, exact in a register wide enough for the longest row.
-5. **Normalise by a reciprocal.** With ``z = floor(log2 S)`` a restoring divider
-   computes ``R = floor(2**(z + RECIP_BITS) / S)`` (``RECIP_BITS + 1`` quotient bits,
-   ``DIV_BITS_PER_CYCLE`` per cycle), once per softmax and not per lane; then
-   ``p_i = round_half_up(e_i * P * R / 2**(z + RECIP_BITS))`` with
-   ``P = 2**(data_width - 1) - 1``. ``R`` is within ``2**-(RECIP_BITS-1)`` of the true
-   reciprocal (relative), so ``p_i`` is ``round(P * e_i / S)`` except at rare ties, and
-   never exceeds ``P``. Padding lanes hold 0.
-
-Measured against a float softmax of ``c * s``, ``p / P`` is within 0.0062 (int8) and
-0.0034 (int16) over rows of 1 to 1000 keys (``tests/hdl/test_vector_unit.py`` requires
-0.02). NB: the output step is ``1/P`` of the whole row, so with int8 a long, flat row
-loses its mass: any key below ``1/254`` rounds to 0 (1000 equal keys give all zeros,
-only 0.001 from the truth each). Long contexts want ``data_width = 16``, or normalising
-after ``P @ V`` instead of before (a different command, not built).
+The fixed-point method is :mod:`rooftile.hdl.fixed_point`'s.
 
 The two layouts of scores (:class:`KeyAxis`) are explained in :class:`KeyAxis` and
 :func:`SoftmaxCommand`.
@@ -48,186 +16,22 @@ normalise), one row per cycle each, plus ``PIPELINE_CYCLES`` to drain the sum an
 ``DIV_CYCLES`` for the reciprocal; see :func:`command_cycles`.
 """
 
-import math
-
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .fixed_point import DIV_BITS_PER_CYCLE, DIV_CYCLES, EXP_LUT_BITS, RECIP_BITS, exp2_table, exp_bits
+from .isa import KeyAxis, SoftmaxCommand
 from .matrix_unit import acc_row, operand_row
 
-__all__ = ["EXP_LUT_BITS", "SCALE_BITS", "SHIFT_BITS", "RECIP_BITS", "DIV_BITS_PER_CYCLE",
-           "DIV_CYCLES", "PIPELINE_CYCLES", "DONE_LATENCY", "exp_bits", "exp2_table",
-           "softmax_scale", "KeyAxis", "SoftmaxCommand", "softmax_fields", "softmax_command",
-           "command_cycles", "VectorUnit"]
+__all__ = ["PIPELINE_CYCLES", "DONE_LATENCY", "command_cycles", "VectorUnit"]
 
-#: Fractional bits of the base-2 exponent: the exp table has ``2**EXP_LUT_BITS`` entries.
-EXP_LUT_BITS = 5
-#: Width of the unsigned score multiplier ``scale``.
-SCALE_BITS = 16
-#: Width of the right shift ``shift`` applied after the multiplier.
-SHIFT_BITS = 6
-#: The reciprocal ``R`` of the exp sum carries ``RECIP_BITS`` fractional bits below its
-#: leading one (``R`` lies in ``[2**(RECIP_BITS-1), 2**RECIP_BITS]``).
-RECIP_BITS = 15
-#: Restoring-divider steps chained per cycle.
-DIV_BITS_PER_CYCLE = 4
-#: Cycles of the divider: ``RECIP_BITS + 1`` quotient bits.
-DIV_CYCLES = (RECIP_BITS + 1) // DIV_BITS_PER_CYCLE
 #: Register stages from an accumulator read to the sum update / scratchpad write:
 #: the read itself, the scaled exponent ``y``, the exp ``e``.
 PIPELINE_CYCLES = 3
 #: Cycles from the last read of a command (its last normalise read) to its ``done``.
 DONE_LATENCY = PIPELINE_CYCLES
-
-assert (RECIP_BITS + 1) % DIV_BITS_PER_CYCLE == 0, "the divider runs whole cycles"
-
-
-def exp_bits(data_width):
-    """Bits of ``e`` below its maximum ``2**exp_bits``: seven more than the probability
-    width, so that terms down to about ``2**-7`` of one output step still count in the
-    sum."""
-    return data_width + 7
-
-
-def exp2_table(data_width):
-    """``LUT[f] = round(2**(f / 2**EXP_LUT_BITS) * 2**exp_bits(data_width))``: the
-    mantissa of ``2**(f/32)``, in ``[2**E, 2**(E+1))``."""
-    entries = 1 << EXP_LUT_BITS
-    return [round(2.0 ** (f / entries) * (1 << exp_bits(data_width))) for f in range(entries)]
-
-
-def softmax_scale(multiplier):
-    """The ``(scale, shift)`` pair that applies a real score multiplier.
-
-    The unit computes ``softmax(multiplier * s)``; ``scale / 2**shift`` approximates
-    ``multiplier * log2(e) * 2**EXP_LUT_BITS`` with the largest ``shift`` (the most
-    significant bits of ``scale``) that keeps ``scale`` below ``2**SCALE_BITS``.
-
-    Parameters
-    ----------
-    multiplier : float
-        Real value of one score unit: for int8 Q and K with scales ``sq``, ``sk``,
-        ``sq * sk / sqrt(d_head)``.
-
-    Raises
-    ------
-    ValueError
-        A multiplier that is not positive and finite, too large to reach with
-        ``shift = 0`` or too small to leave a non-zero ``scale`` at the largest shift.
-    """
-    if not isinstance(multiplier, (int, float)) or not math.isfinite(multiplier) \
-            or multiplier <= 0:
-        raise ValueError(f"multiplier must be a positive finite number, got {multiplier!r}")
-    target = multiplier * math.log2(math.e) * (1 << EXP_LUT_BITS)
-    for shift in range((1 << SHIFT_BITS) - 1, -1, -1):
-        scale = round(target * 2 ** shift)
-        if scale < 1 << SCALE_BITS:
-            break
-    else:
-        raise ValueError(f"multiplier {multiplier!r} is too large: even shift=0 needs "
-                         f"scale={round(target)} >= 2**{SCALE_BITS}")
-    if scale == 0:
-        raise ValueError(f"multiplier {multiplier!r} is too small: scale rounds to 0 at "
-                         f"the largest shift {(1 << SHIFT_BITS) - 1}")
-    return scale, shift
-
-
-class KeyAxis(enum.Enum, shape=1):
-    """Where the keys of one softmax lie in the accumulator.
-
-    ``LANES``: across the lanes of a row, as ``S = Q @ K^T`` leaves them (one query per
-    accumulator row, ``cols`` keys per row, a longer row in several *segments*). The
-    output rows are rows of P: keys across lanes.
-
-    ``ROWS``: down consecutive accumulator rows, as ``S^T = K @ Q^T`` leaves them (one
-    key per row, one query per lane); every lane is its own softmax. The output rows
-    are rows of ``P^T`` (entry = key, lane = query), which is the layout the matrix unit
-    reads its reduction operand in (``sp_a[k] = A[:, k]``, ``sp_b[k] = B[k, :]``): the
-    ``A`` operand of ``P @ V`` when ``rows == cols``, or the ``B`` operand of
-    ``V^T @ P^T``, with no transpose.
-    """
-    LANES = 0
-    ROWS = 1
-
-
-def SoftmaxCommand(config):
-    """One command: ``count`` softmax groups of ``segments`` accumulator rows each.
-
-    Group ``r``'s segment ``s`` is read from accumulator row
-    ``src + r * row_step + s * seg_step`` (modulo the accumulator's address range) and
-    its probabilities are written to scratchpad entry ``dst + r * segments + s``.
-
-    - ``axis = LANES``: a group is one softmax of ``segments * cols - pad`` keys; the
-      last ``pad`` lanes of its last segment are padding. Contiguous rows have
-      ``row_step = segments, seg_step = 1``; the output blocks of ``Q @ K^T`` (query
-      ``i`` of key block ``j`` at ``base + j * rows + i``) have ``row_step = 1,
-      seg_step = rows``.
-    - ``axis = ROWS``: a group is ``cols - pad`` softmaxes of ``segments`` keys, one per
-      lane; the last ``pad`` lanes of every row are padding.
-
-    ``scale`` and ``shift`` apply the score multiplier (see :func:`softmax_scale`).
-    Commands with ``segments == 0`` or ``count == 0`` are accepted and do nothing, with
-    no ``done`` pulse; :func:`softmax_command` refuses them.
-    """
-    count_bits = ceil_log2(config.acc_depth + 1)
-    acc_bits = ceil_log2(config.acc_depth)
-    return data.StructLayout({
-        "axis": KeyAxis,
-        "src": acc_bits,
-        "row_step": acc_bits,
-        "seg_step": acc_bits,
-        "segments": count_bits,
-        "count": count_bits,
-        "pad": ceil_log2(config.cols),
-        "dst": ceil_log2(config.sp_depth),
-        "scale": SCALE_BITS,
-        "shift": SHIFT_BITS,
-    })
-
-
-def softmax_fields(config, *, axis, src, segments, count, dst, scale, shift, pad=0,
-                   row_step=None, seg_step=1):
-    """The fields of a :func:`SoftmaxCommand`, checked: refuses what the hardware would
-    silently do wrong (nothing to do, addresses past the end, fields that overflow).
-
-    ``row_step`` defaults to ``segments`` (groups one after another). The instruction
-    encoder (:func:`rooftile.hdl.isa.encode`) and :func:`softmax_command` both use it.
-
-    Raises
-    ------
-    ValueError, TypeError
-        Naming the field, its value and the allowed range.
-    """
-    axis = KeyAxis[axis] if isinstance(axis, str) else KeyAxis(axis)
-    row_step = segments if row_step is None else row_step
-    fields = dict(src=src, row_step=row_step, seg_step=seg_step, segments=segments,
-                  count=count, pad=pad, dst=dst, scale=scale, shift=shift)
-    for name, value in fields.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-    for name, low, high in (("segments", 1, config.acc_depth), ("count", 1, config.acc_depth),
-                            ("pad", 0, config.cols - 1), ("scale", 0, (1 << SCALE_BITS) - 1),
-                            ("shift", 0, (1 << SHIFT_BITS) - 1),
-                            ("row_step", 0, config.acc_depth - 1),
-                            ("seg_step", 0, config.acc_depth - 1)):
-        if not low <= fields[name] <= high:
-            raise ValueError(f"{name} must be in [{low}, {high}] for this TileConfig, "
-                             f"got {fields[name]!r}")
-    last_src = src + (count - 1) * row_step + (segments - 1) * seg_step
-    if src < 0 or last_src >= config.acc_depth:
-        raise ValueError(f"accumulator rows src={src}..{last_src} lie outside "
-                         f"[0, acc_depth={config.acc_depth})")
-    if dst < 0 or dst + count * segments > config.sp_depth:
-        raise ValueError(f"scratchpad entries dst={dst}..{dst + count * segments - 1} lie "
-                         f"outside [0, sp_depth={config.sp_depth})")
-    return {"axis": axis, **fields}
-
-
-def softmax_command(config, **fields):
-    """Pack checked :func:`softmax_fields` into an int."""
-    return SoftmaxCommand(config).const(softmax_fields(config, **fields)).as_value().value
 
 
 def command_cycles(segments, count):
@@ -302,24 +106,40 @@ class VectorUnit(wiring.Component):
             "idle": Out(1),
         })
 
-    @property
-    def config(self):
-        return self._config
-
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         lanes = cfg.cols
-        layout = SoftmaxCommand(cfg)
-        ebits = exp_bits(cfg.data_width)
         p_max = (1 << (cfg.data_width - 1)) - 1
-        min_score = -(1 << (cfg.acc_width - 1))
-        # Below y_floor every term is 0: n > ebits.
-        y_floor = -((ebits + 1) << EXP_LUT_BITS)
-        max_segments = (1 << Shape.cast(layout["segments"].shape).width) - 1
-        sum_bits = (max_segments * lanes << ebits).bit_length()
+        cmd = Signal(SoftmaxCommand(cfg))
+        tag_layout = data.StructLayout({
+            "kind": _Kind, "first": 1, "mask": lanes, "last": 1,
+            "dst": len(self.sp_write.addr)})
+        issue, dividing, first_divide = self._sequence(m, cmd, tag_layout)
+        # The command register changes only in IDLE, i.e. at the earliest in the cycle
+        # the last read's data is in stage A; registers update at the end of the cycle,
+        # so stage A still sees that command's scale and shift.
+        tag_a, tag_b, tag_c, exps = self._exponents(m, cmd, issue, tag_layout)
+        recips, shifts = self._reciprocals(m, cmd, tag_c, exps, dividing, first_divide)
 
-        cmd = Signal(layout)
+        for j in range(lanes):
+            scaled = (exps[j] * p_max * recips[j]) >> shifts[j]
+            m.d.comb += self.sp_write.data[j].eq(((scaled + 1) >> 1)[:cfg.data_width])
+        m.d.comb += [
+            self.sp_write.en.eq(tag_c.kind == _Kind.NORM),
+            self.sp_write.addr.eq(tag_c.dst),
+            self.done.eq((tag_c.kind == _Kind.NORM) & tag_c.last),
+            self.idle.eq(self.cmd.ready & (tag_a.kind == _Kind.NONE) &
+                         (tag_b.kind == _Kind.NONE) & (tag_c.kind == _Kind.NONE)),
+        ]
+        return m
+
+    def _sequence(self, m, cmd, tag_layout):
+        """Take commands and issue one accumulator read per cycle, with a tag that
+        follows the data: three passes per group (max, sum, normalise), the drain of
+        the pipeline and the divider between the second and third. Returns the issue
+        tag and the divider's step and start flags."""
+        lanes = self._config.cols
         seg = Signal.like(cmd.segments)
         row = Signal.like(cmd.count)
         row_base = Signal.like(self.acc_read.addr)
@@ -329,10 +149,6 @@ class VectorUnit(wiring.Component):
         dividing = Signal()       # the divider steps this cycle
         first_divide = Signal()   # ... and starts from the sums
 
-        # --- Issue: one accumulator read per cycle, with a tag that follows the data.
-        tag_layout = data.StructLayout({
-            "kind": _Kind, "first": 1, "mask": lanes, "last": 1,
-            "dst": len(self.sp_write.addr)})
         issue = Signal(tag_layout)
         last_seg = seg + 1 == cmd.segments
         real_lanes = Signal(lanes)   # 1 for lanes below cols - pad
@@ -391,10 +207,18 @@ class VectorUnit(wiring.Component):
                     with m.Else():
                         m.next = "MAX"
 
-        # The command register changes only in IDLE, i.e. at the earliest in the cycle
-        # the last read's data is in stage A; registers update at the end of the cycle,
-        # so stage A still sees that command's scale and shift.
+        return issue, dividing, first_divide
 
+    def _exponents(self, m, cmd, issue, tag_layout):
+        """Stages A and B: the running max, then each lane's ``e`` (see
+        :mod:`~rooftile.hdl.fixed_point`, steps 1 to 3). Returns the tags of the three
+        stages and the exps."""
+        cfg = self._config
+        lanes = cfg.cols
+        ebits = exp_bits(cfg.data_width)
+        min_score = -(1 << (cfg.acc_width - 1))
+        # Below y_floor every term is 0: n > ebits.
+        y_floor = -((ebits + 1) << EXP_LUT_BITS)
         # --- Stage A: the row is out of the accumulator.
         tag_a = Signal(tag_layout)
         m.d.sync += tag_a.eq(issue)
@@ -434,7 +258,16 @@ class VectorUnit(wiring.Component):
             keep = tag_b.mask[j] & (integer >= -ebits)
             m.d.sync += exps[j].eq(Mux(keep, port.data >> n, 0))
 
-        # --- Stage C: sums, or probabilities to the scratchpad.
+        return tag_a, tag_b, tag_c, exps
+
+    def _reciprocals(self, m, cmd, tag_c, exps, dividing, first_divide):
+        """Stage C and the divider: each lane's exp sum and its reciprocal ``R`` with
+        the shift that normalises by it (steps 4 and 5). Returns ``(recips, shifts)``."""
+        lanes = self._config.cols
+        ebits = exp_bits(self._config.data_width)
+        max_segments = (1 << Shape.cast(cmd.segments.shape()).width) - 1
+        sum_bits = (max_segments * lanes << ebits).bit_length()
+        # --- Stage C: sums.
         sums = [Signal(sum_bits, name=f"sum_{j}") for j in range(lanes)]
         row_sum = _tree(m, exps, lambda a, b: a + b, "row_sum")
         for j in range(lanes):
@@ -467,14 +300,4 @@ class VectorUnit(wiring.Component):
                     # Round half up: (x >> (k - 1)) + 1 >> 1 == (x + 2**(k-1)) >> k.
                     m.d.sync += shifts[j].eq(leading + RECIP_BITS - 1)
 
-        for j in range(lanes):
-            scaled = (exps[j] * p_max * recips[j]) >> shifts[j]
-            m.d.comb += self.sp_write.data[j].eq(((scaled + 1) >> 1)[:cfg.data_width])
-        m.d.comb += [
-            self.sp_write.en.eq(tag_c.kind == _Kind.NORM),
-            self.sp_write.addr.eq(tag_c.dst),
-            self.done.eq((tag_c.kind == _Kind.NORM) & tag_c.last),
-            self.idle.eq(self.cmd.ready & (tag_a.kind == _Kind.NONE) &
-                         (tag_b.kind == _Kind.NONE) & (tag_c.kind == _Kind.NONE)),
-        ]
-        return m
+        return recips, shifts

@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from ...hdl.isa import assemble
-from ...hdl.vector_unit import softmax_scale
+from ...hdl.fixed_point import softmax_scale
 from ..model import golden
 from ..model.tile_model import predict_program
 from ..run.pipeline import random_operands

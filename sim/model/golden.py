@@ -2,9 +2,8 @@
 
 import numpy as np
 
+from ...hdl.fixed_point import EXP_LUT_BITS, RECIP_BITS, exp_bits
 from ...hdl.params import operand_range
-
-from ...hdl.vector_unit import EXP_LUT_BITS, RECIP_BITS, exp_bits
 
 __all__ = ["wrap", "matmul", "requantize", "softmax_fixed"]
 
@@ -32,9 +31,9 @@ def requantize(values, shift, data_width):
 
 
 def softmax_fixed(scores, scale, shift, data_width=8):
-    """Softmax along the last axis, bit-exact with :class:`~rooftile.hdl.vector_unit.VectorUnit`.
+    """Softmax along the last axis, bit-exact with :class:`~rooftile.hdl.fixed_point.VectorUnit`.
 
-    Follows the five steps of the fixed-point method in :mod:`rooftile.hdl.vector_unit`
+    Follows the five steps of the fixed-point method in :mod:`rooftile.hdl.fixed_point`
     (Python integers where ``d * scale`` may pass 64 bits, so any accumulator width
     works), computing its own exp table from the formula rather than importing the
     hardware's, so that the two descriptions check each other.
@@ -44,7 +43,7 @@ def softmax_fixed(scores, scale, shift, data_width=8):
     scores : array_like of int
         Raw accumulator scores, ``[..., L]``; only real keys (no padding).
     scale, shift : int
-        The command's multiplier and right shift (:func:`~rooftile.hdl.vector_unit.softmax_scale`).
+        The command's multiplier and right shift (:func:`~rooftile.hdl.fixed_point.softmax_scale`).
     data_width : int
         Probability width: results lie in ``[0, 2**(data_width - 1) - 1]``.
 

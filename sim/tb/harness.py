@@ -12,7 +12,7 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.counters import HARNESS_COUNTERS as COUNTERS
-from rooftile.hdl.matrix_unit import ExecCommand
+from rooftile.hdl.isa import ExecCommand
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 from rooftile.sim.compile.packing import pack_lanes, pack_struct, unpack_lanes
 

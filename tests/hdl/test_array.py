@@ -1,31 +1,11 @@
-"""Tier 1: the PE grid and skew lines in Amaranth's own simulator."""
+"""Tier 1: the PE grid in Amaranth's own simulator."""
 
 import numpy as np
 from amaranth.sim import Simulator
 
 from rooftile.hdl.array import SystolicArray
 from rooftile.hdl.params import TileConfig
-from rooftile.hdl.skew import Skew
 from rooftile.sim.model.golden import matmul
-
-
-def test_skew_delays_each_lane():
-    dut = Skew(8, [0, 2, 1])
-    seen = []
-
-    async def bench(ctx):
-        for t in range(6):
-            ctx.set(dut.i, [10 + t, 20 + t, 30 + t])
-            seen.append(list(ctx.get(dut.o)))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert [s[0] for s in seen] == [10, 11, 12, 13, 14, 15]
-    assert [s[1] for s in seen][2:] == [20, 21, 22, 23]
-    assert [s[2] for s in seen][1:] == [30, 31, 32, 33, 34]
 
 
 def test_array_computes_two_back_to_back_blocks():

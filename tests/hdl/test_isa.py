@@ -1,8 +1,11 @@
+"""The instruction set: every layout round-trips through encode and decode, and the
+encoder refuses what the hardware would get wrong."""
+
 import pytest
 
-from rooftile.hdl.isa import Instruction, Opcode, Target, decode, encode
+from rooftile.hdl.isa import (Instruction, KeyAxis, Opcode, Target, decode, encode,
+                              softmax_command)
 from rooftile.hdl.params import TileConfig
-from rooftile.hdl.vector_unit import KeyAxis
 
 CONFIG = TileConfig(rows=4, cols=4, sp_depth=64, acc_depth=16, dram_depth=1024)
 
@@ -53,3 +56,24 @@ def test_bad_fields_are_rejected_with_the_allowed_range():
                scale=1, shift=0)
     with pytest.raises(ValueError, match="FINISH takes no arguments"):
         encode(CONFIG, "FINISH", rows=1)
+
+
+SMALL = TileConfig(rows=4, cols=4, acc_depth=64, sp_depth=64)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"segments": 0}, r"segments must be in \[1, 64\] for this TileConfig, got 0"),
+    ({"count": 0}, r"count must be in \[1, 64\]"),
+    ({"pad": 4}, r"pad must be in \[0, 3\] for this TileConfig, got 4"),
+    ({"scale": 1 << 16}, r"scale must be in \[0, 65535\]"),
+    ({"src": 60}, r"accumulator rows src=60..65 lie outside \[0, acc_depth=64\)"),
+    ({"dst": 60}, r"scratchpad entries dst=60..65 lie outside \[0, sp_depth=64\)"),
+    ({"seg_step": 40}, r"accumulator rows src=0..83 lie outside"),
+])
+def test_softmax_command_refuses_what_the_hardware_would_get_wrong(change, message):
+    fields = dict(axis="LANES", src=0, segments=3, count=2, dst=0, scale=1000, shift=10)
+    fields.update(change)
+    with pytest.raises(ValueError, match=message):
+        softmax_command(SMALL, **fields)
+    with pytest.raises(TypeError, match="count must be an integer, got True"):
+        softmax_command(SMALL, **{**fields, "count": True})

@@ -1,10 +1,8 @@
 """Tier 1: the softmax vector unit in Amaranth's simulator, against ``softmax_fixed``."""
 
-import math
 import time
 
 import numpy as np
-import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib import memory, stream, wiring
@@ -13,9 +11,9 @@ from amaranth.sim import Simulator
 
 from rooftile.hdl.matrix_unit import acc_row, operand_row
 from rooftile.hdl.params import TileConfig
-from rooftile.hdl.vector_unit import (DONE_LATENCY, EXP_LUT_BITS, SCALE_BITS, KeyAxis,
-                                      SoftmaxCommand, VectorUnit, command_cycles,
-                                      softmax_command, softmax_scale)
+from rooftile.hdl.fixed_point import softmax_scale
+from rooftile.hdl.isa import KeyAxis, SoftmaxCommand, softmax_command
+from rooftile.hdl.vector_unit import DONE_LATENCY, VectorUnit, command_cycles
 from rooftile.sim.model.golden import softmax_fixed
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -234,61 +232,6 @@ def test_sixteen_bit_probabilities_on_three_lanes():
             Job(cfg, "ROWS", rng.integers(-2 ** 40, 2 ** 40, (2, 1, 4)), src=12, dst=12,
                 multiplier=3e-12)]
     run(cfg, jobs)
-
-
-@pytest.mark.parametrize("data_width", [8, 16])
-def test_fixed_point_method_is_close_to_float_softmax(data_width):
-    """Quality, not bit-exactness: p / P against a float softmax of the same logits."""
-    rng = np.random.default_rng(8)
-    p_max = (1 << (data_width - 1)) - 1
-    worst = lost = 0.0
-    for length in (1, 3, 16, 100, 1000):
-        for spread in (0.5, 4.0, 30.0):          # logit range: flat to peaked
-            multiplier = spread / 10_000
-            scores = rng.integers(-10_000, 10_000, (40, length))
-            scale, shift = softmax_scale(multiplier)
-            p = softmax_fixed(scores, scale, shift, data_width) / p_max
-            logits = scores * multiplier
-            q = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            q /= q.sum(axis=-1, keepdims=True)
-            worst = max(worst, float(np.abs(p - q).max()))
-            lost = max(lost, float(np.abs(p.sum(axis=-1) - 1).max()))
-    assert worst < 0.02, worst
-    # int8 rounds a flat row of 1000 keys to nothing (see the module's NB); int16 keeps
-    # the mass of every row.
-    assert lost < 0.005 if data_width == 16 else lost == 1.0, lost
-
-
-def test_softmax_scale_applies_the_multiplier_in_base_two():
-    for multiplier in (3e-7, 1e-3, 0.125, 1.0, 50.0):
-        scale, shift = softmax_scale(multiplier)
-        assert 1 << (SCALE_BITS - 1) <= scale < 1 << SCALE_BITS   # full precision kept
-        target = multiplier * math.log2(math.e) * (1 << EXP_LUT_BITS)
-        assert abs(scale / 2 ** shift / target - 1) < 2 ** -(SCALE_BITS - 1)
-    for bad, message in ((0, "positive finite number, got 0"),
-                         (float("nan"), "got nan"),
-                         (1e4, "too large"),
-                         (1e-25, "too small")):
-        with pytest.raises(ValueError, match=message):
-            softmax_scale(bad)
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"segments": 0}, r"segments must be in \[1, 64\] for this TileConfig, got 0"),
-    ({"count": 0}, r"count must be in \[1, 64\]"),
-    ({"pad": 4}, r"pad must be in \[0, 3\] for this TileConfig, got 4"),
-    ({"scale": 1 << 16}, r"scale must be in \[0, 65535\]"),
-    ({"src": 60}, r"accumulator rows src=60..65 lie outside \[0, acc_depth=64\)"),
-    ({"dst": 60}, r"scratchpad entries dst=60..65 lie outside \[0, sp_depth=64\)"),
-    ({"seg_step": 40}, r"accumulator rows src=0..83 lie outside"),
-])
-def test_softmax_command_refuses_what_the_hardware_would_get_wrong(change, message):
-    fields = dict(axis="LANES", src=0, segments=3, count=2, dst=0, scale=1000, shift=10)
-    fields.update(change)
-    with pytest.raises(ValueError, match=message):
-        softmax_command(SMALL, **fields)
-    with pytest.raises(TypeError, match="count must be an integer, got True"):
-        softmax_command(SMALL, **{**fields, "count": True})
 
 
 def test_converts_to_verilog():

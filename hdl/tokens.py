@@ -1,0 +1,78 @@
+"""Dependency tokens: one counter per token, pushed by one unit and popped by another."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .counters import TOKEN_WIDTH, TOKENS
+
+__all__ = ["TokenSignature", "take_when_free", "Tokens"]
+
+
+def TokenSignature(*, push=False):
+    """A token channel as a stream with no payload: a transfer moves one token.
+
+    The pushing side (``push=True``) never waits: a unit signals a finished step and
+    moves on, as VTA's dependency queues allow.
+    """
+    return stream.Signature(0, always_ready=push)
+
+
+def take_when_free(m, unit, busy, token, pops):
+    """Drive the handshakes of a ``unit`` that runs one instruction at a time and may
+    need one token to start it: the head of ``unit.instr`` is taken when the unit is not
+    ``busy`` and, if ``pops`` (the head's flag) is set, ``token`` is valid; the token is
+    taken with it. Drives ``unit.waiting`` (a head held back by a missing token: a wait
+    counter's event) and ``unit.idle`` (nothing queued or running); returns the take."""
+    take = Signal()
+    instr = unit.instr
+    m.d.comb += [
+        take.eq(~busy & instr.valid & (~pops | token.valid)),
+        instr.ready.eq(take),
+        token.ready.eq(take & pops),
+        unit.waiting.eq(~busy & instr.valid & pops & ~token.valid),
+        unit.idle.eq(~busy & ~instr.valid),
+    ]
+    return take
+
+
+class Tokens(wiring.Component):
+    """The counters of :data:`~rooftile.hdl.counters.TOKENS`.
+
+    A token offered on ``<name>_push`` adds one, a token taken from ``<name>_pop``
+    removes one (both in one cycle cancel); ``<name>_pop`` is valid while the counter
+    is not zero. NB: a counter wraps past :data:`~rooftile.hdl.counters.TOKEN_LIMIT`;
+    the compilers never let a unit run that far ahead.
+
+    Members
+    -------
+    clear : In(1)
+        Empties every counter (the tile's ``start``).
+    <name>_push : In(TokenSignature(push=True)), one per token
+    <name>_pop : Out(TokenSignature()), one per token
+    counts : Out(ArrayLayout(TOKEN_WIDTH, len(TOKENS)))
+        Every counter, in :data:`TOKENS` order.
+    """
+
+    def __init__(self):
+        members = {"clear": In(1)}
+        for name in TOKENS:
+            members[f"{name}_push"] = In(TokenSignature(push=True))
+            members[f"{name}_pop"] = Out(TokenSignature())
+        members["counts"] = Out(data.ArrayLayout(TOKEN_WIDTH, len(TOKENS)))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, name in enumerate(TOKENS):
+            count = self.counts[index]
+            push, pop = getattr(self, f"{name}_push"), getattr(self, f"{name}_pop")
+            taken = pop.valid & pop.ready
+            with m.If(self.clear):
+                m.d.sync += count.eq(0)
+            with m.Elif(push.valid & ~taken):
+                m.d.sync += count.eq(count + 1)
+            with m.Elif(taken & ~push.valid):
+                m.d.sync += count.eq(count - 1)
+            m.d.comb += pop.valid.eq(count != 0)
+        return m
