@@ -14,7 +14,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
-           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "unpack_lanes", "EventLayout",
+           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "split_lanes", "EventLayout",
            "CounterFile"]
 
 #: Bits of every counter: 2**48 cycles outlast any simulation.
@@ -46,7 +46,7 @@ TOKEN_WIDTH = 8
 TOKEN_LIMIT = (1 << TOKEN_WIDTH) - 1
 
 
-def unpack_lanes(value, width, count):
+def split_lanes(value, width, count):
     """The ``count`` unsigned lanes of ``width`` bits packed into ``value``, lane 0 lowest."""
     mask = (1 << width) - 1
     return [(value >> (i * width)) & mask for i in range(count)]
@@ -87,7 +87,7 @@ class Counters:
     @classmethod
     def from_bits(cls, value, width=COUNTER_WIDTH):
         """The record packed in the ``counters`` port's value (lane i = ``COUNTERS[i]``)."""
-        return cls(*unpack_lanes(value, width, len(COUNTERS)))
+        return cls(*split_lanes(value, width, len(COUNTERS)))
 
     @classmethod
     def from_json(cls, data):

@@ -17,7 +17,7 @@ def requantise(m, config, values, shift):
     """``clamp(values[j] >> shift)`` per lane, as a row of ``data_width`` operands:
     the arithmetic shift rounds toward minus infinity, the clamp saturates (see
     :func:`~rooftile.hdl.isa.StoreArgs`)."""
-    low, high = -(1 << (config.data_width - 1)), (1 << (config.data_width - 1)) - 1
+    low, high = config.operand_range
     narrowed = Signal(data.ArrayLayout(signed(config.data_width), len(values)))
     for j in range(len(values)):
         shifted = Signal(signed(config.acc_width), name=f"shifted_{j}")

@@ -110,7 +110,7 @@ class VectorUnit(wiring.Component):
         m = Module()
         cfg = self._config
         lanes = cfg.cols
-        p_max = (1 << (cfg.data_width - 1)) - 1
+        p_max = cfg.operand_range[1]
         cmd = Signal(SoftmaxCommand(cfg))
         tag_layout = data.StructLayout({
             "kind": _Kind, "first": 1, "mask": lanes, "last": 1,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ...hdl.isa import ExecCommand
 from ...hdl.counters import COUNTER_WIDTH, COUNTERS
-from ...hdl.counters import unpack_lanes as counter_lanes
+from ...hdl.counters import split_lanes
 from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
 from ..compile.packing import pack_lanes, pack_struct, unpack_lanes
 from .simulators import prepare_simulator
@@ -498,7 +498,7 @@ def run_tile_jobs(plain, jobs):
                         [job["max_cycles"] for job in jobs])
     for job, result in zip(jobs, results):
         (_, packed), *reads = result.pop("gets")  # counters, then host_rdata words
-        result["counters"] = dict(zip(COUNTERS, counter_lanes(packed, COUNTER_WIDTH,
+        result["counters"] = dict(zip(COUNTERS, split_lanes(packed, COUNTER_WIDTH,
                                                               len(COUNTERS))))
         words = iter(value for _, value in reads)
         result["read"] = [[next(words) for _ in range(count)] for _, count in job["read"]]

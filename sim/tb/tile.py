@@ -12,7 +12,7 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS
-from rooftile.hdl.counters import unpack_lanes as _lanes
+from rooftile.hdl.counters import split_lanes
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 
 
@@ -22,10 +22,10 @@ def _diagnosis(dut, limit):
         return (f"tile did not finish within {limit} cycles and its status holds X/Z bits "
                 f"(an uninitialised register or memory reached control logic): " +
                 ", ".join(f"{signal._name}={signal.value}" for signal in status))
-    tokens = dict(zip(TOKENS, _lanes(int(dut.status_tokens.value), TOKEN_WIDTH, len(TOKENS))))
+    tokens = dict(zip(TOKENS, split_lanes(int(dut.status_tokens.value), TOKEN_WIDTH, len(TOKENS))))
     units = int(dut.status_units.value)
     fetching, load_busy, exec_busy, store_busy = (units >> i & 1 for i in range(4))
-    levels = _lanes(units >> 4, (len(dut.status_units) - 4) // 3, 3)
+    levels = split_lanes(units >> 4, (len(dut.status_units) - 4) // 3, 3)
     return (f"tile did not finish within {limit} cycles: fetch pc={int(dut.status_pc.value)} "
             f"{'running' if fetching else 'stopped'}; load {'busy' if load_busy else 'idle'} "
             f"(queue {levels[0]}), execute {'busy' if exec_busy else 'idle'} "
@@ -58,7 +58,7 @@ async def run_job(dut, config, job):
     computed = time.perf_counter()
     if not int(dut.done.value):
         return {"error": _diagnosis(dut, limit)}
-    counters = dict(zip(COUNTERS, _lanes(int(dut.counters.value), COUNTER_WIDTH,
+    counters = dict(zip(COUNTERS, split_lanes(int(dut.counters.value), COUNTER_WIDTH,
                                          len(COUNTERS))))
     await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
     reads = []

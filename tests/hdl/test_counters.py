@@ -5,7 +5,7 @@ import pytest
 from amaranth.hdl import Shape
 
 from rooftile.hdl.counters import (COUNTER_WIDTH, COUNTERS, CounterFile, Counters, EventLayout,
-                                   unpack_lanes)
+                                   split_lanes)
 from rooftile.hdl.params import TileConfig
 
 from streams import simulate
@@ -47,7 +47,7 @@ def test_counters_record_reads_the_port_lanes_in_order():
     packed = sum(v << (i * COUNTER_WIDTH) for i, v in enumerate(values))
     record = Counters.from_bits(packed)
     assert record.to_json() == dict(zip(COUNTERS, values))
-    assert unpack_lanes(packed, COUNTER_WIDTH, len(COUNTERS)) == values
+    assert split_lanes(packed, COUNTER_WIDTH, len(COUNTERS)) == values
     assert Counters.from_json(record.to_json()) == record
     assert record.bytes_moved == record.bytes_read + record.bytes_written
 
