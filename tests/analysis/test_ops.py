@@ -190,7 +190,7 @@ def test_prefill_seq_is_checked():
 def test_unknown_names_list_the_known_ones():
     with pytest.raises(ValueError, match=r"dtype must be one of bf16, fp8, int8; got 'fp4'"):
         decode_layer_ops("llama-2-7b", 1, L, dtype="fp4")
-    with pytest.raises(ValueError, match=r"attention must be one of absorbed, naive; got 'flash'"):
+    with pytest.raises(ValueError, match=r"attention must be one of absorbed, naive, naive-expanded, unfused, fused, flashmla; got 'flash'"):
         decode_layer_ops("deepseek-v3", 1, L, attention="flash")
     with pytest.raises(ValueError, match=r"unknown model 'gpt-5'; known: llama-2-7b"):
         decode_layer_ops("gpt-5", 1, L)
