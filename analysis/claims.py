@@ -392,15 +392,16 @@ def paper_claims(
             "dp x floor((HBM - weights) / (KV + activations per sequence))", "capacity.capacity")
         add(f"weights_gb_per_device.{model}", cap.weight_bytes_per_device / 1e9, "GB", where,
             "non-expert params / tp + routed params / ep, x elt", "capacity.weight_bytes_per_device")
-        batch = max(cap.b_cap, 1)
-        step = tpot(model, hw, link, batch, context, devices, dtype=dtype, check_capacity=False)
-        add(f"tpot_ms.{model}.{link.name}", step.tpot_s * 1e3, "ms", f"{where}, batch B_cap = {batch}, {link.name}",
-            "sum over layers of max(FLOPs / peak, bytes / bandwidth) + TP all-reduce + EP all-to-all",
-            "system.tpot")
+        if cap.b_cap:  # no TPOT at a batch that does not fit
+            step = tpot(model, hw, link, cap.b_cap, context, devices, dtype=dtype)
+            add(f"tpot_ms.{model}.{link.name}", step.tpot_s * 1e3, "ms",
+                f"{where}, batch B_cap = {cap.b_cap}, {link.name}",
+                "sum over layers of max(FLOPs / peak, bytes / bandwidth) + TP all-reduce + EP all-to-all",
+                "system.tpot")
         slo = b_slo(model, hw, link, tpot_target_s, context, devices, dtype=dtype)
         add(f"b_slo.{model}.{link.name}", 0 if slo is None else slo, "sequences",
-            f"{where}, TPOT <= {tpot_target_s * 1e3:g} ms, {link.name} (0: not met at batch 1)",
-            "largest batch <= B_cap with TPOT(B, L) <= target", "system.b_slo")
+            f"{where}, TPOT <= {tpot_target_s * 1e3:g} ms, {link.name} (0: the weights do not fit "
+            "or batch 1 misses the target)", "largest batch <= B_cap with TPOT(B, L) <= target", "system.b_slo")
         moe = get_model(model).moe
         if moe is None:
             continue

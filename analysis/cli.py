@@ -235,14 +235,15 @@ def run_claims(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = args.out
         out.mkdir(parents=True, exist_ok=True)
-        write_csv(claims, out / "claims.csv")
-        write_csv(balance, out / "balance.csv")
-        write_csv(tpots, out / "tpot.csv")
+        tables = {"claims.csv": claims, "balance.csv": balance, "tpot.csv": tpots}
+        tables = {name: rows for name, rows in tables.items() if rows}  # no batch fits: no TPOT rows
+        for name, rows in tables.items():
+            write_csv(rows, out / name)
         figures = {"balance.png": plot_balance(balance),
                    "tpot_vs_batch.png": plot_tpot_vs_batch(tpots, args.tpot_ms / 1e3)}
         for name, figure in figures.items():
             figure.savefig(out / name, dpi=DPI)
-        print(f"wrote claims.csv, balance.csv, tpot.csv, {', '.join(figures)} to {out}")
+        print(f"wrote {', '.join([*tables, *figures])} to {out}")
     return 0
 
 

@@ -41,6 +41,9 @@ def plot_tpot_vs_batch(points: Sequence[TpotPoint], target_s: float | None = Non
     for link in dict.fromkeys(p.interconnect for p in points):
         mine = [p for p in points if p.interconnect == link]
         axes.plot([p.batch for p in mine], [p.tpot_s * 1e3 for p in mine], "o-", label=link)
+    if not points:  # not even one sequence fits: say so rather than draw empty axes silently
+        axes.text(0.5, 0.5, "no batch fits in memory", ha="center", va="center", transform=axes.transAxes)
+        return figure
     if target_s is not None:
         axes.axhline(target_s * 1e3, color="black", linestyle=":", label=f"target {target_s * 1e3:g} ms")
     first = points[0]

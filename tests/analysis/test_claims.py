@@ -152,3 +152,11 @@ def test_paper_claims_have_every_key_with_its_provenance():
     # One dispatch of 128 tokens x top-8 x 7168 x bf16, 31/32 off-device, over 50 GB/s.
     assert claims["a2a_us.deepseek-r1.ib-ndr"].value == pytest.approx(2 + 128 * 8 * 7168 * 2 * 31 / 32 / 50e9 * 1e6)
     assert claims["mla_over_mha.deepseek-r1"].value > 100  # the headline claim
+
+
+def test_no_tpot_claim_where_nothing_fits():
+    from rooftile.analysis.claims import paper_claims
+    # 32 HBM-PIM stacks of 6 GB cannot hold any of the three models' weights.
+    claims = {c.key: c.value for c in paper_claims("hbm-pim")}
+    assert claims["b_cap.deepseek-r1"] == 0 and claims["b_slo.deepseek-r1.nvlink5"] == 0
+    assert not any(key.startswith("tpot_ms.") for key in claims)
