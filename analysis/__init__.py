@@ -10,4 +10,7 @@
 - :mod:`.comparison`, :mod:`.study_report`: RTL measurements next to the model and the
   roofline, gap explanations from counters, and the files of ``rooftile study``.
 - :mod:`.area`: silicon area of a tile and of an attention unit, for iso-area comparisons.
+- :mod:`.mapping`, :mod:`.capacity`, :mod:`.interconnect`, :mod:`.system`: deployments
+  (TP/DP/EP), memory capacity and B_cap, all-to-all and all-reduce times, TPOT and B_SLO;
+  :mod:`.system_plots` draws them and ``rooftile claims`` prints them.
 """

@@ -1,23 +1,30 @@
-"""``rooftile roofline``: what a layer costs on a machine, what bounds it, and the headline claims.
+"""``rooftile roofline``: what a layer costs on a machine, what bounds it, and the headline
+claims; ``rooftile claims``: every quantitative claim of the paper rooftile computes.
 
-The ``rooftile`` console script (``sim/cli.py``) mounts this as a subcommand through
-:func:`add_roofline_arguments` and :func:`run_roofline`; :func:`main` runs it alone
+The ``rooftile`` console script (``sim/cli.py``) mounts these as subcommands through
+:func:`add_roofline_arguments` / :func:`run_roofline` and :func:`add_claims_arguments` /
+:func:`run_claims`; :func:`main` and :func:`claims_main` run them alone
 (``python -m rooftile.analysis.cli``).
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from .claims import headline_claims, intensity_sweep, routing_imbalance
+from ..hdl.errors import RooftileError
+from .claims import PAPER_MODELS, headline_claims, intensity_sweep, paper_claims, routing_imbalance
 from .dtypes import DTYPE_BYTES
 from .hardware import HARDWARE, HardwareSpec, tile_hardware
+from .interconnect import INTERCONNECTS
 from .models import MODELS, MLAAttention, get_model
 from .ops import ATTENTION_FORMS
 from .plots import plot_intensity_vs_batch, plot_roofline, plot_time_breakdown
 from .report import PHASES, format_table, layer_rows, write_csv, write_json
+from .system import balance_sweep, tpot_sweep
+from .system_plots import plot_balance, plot_tpot_vs_batch
 
-__all__ = ["add_roofline_arguments", "run_roofline", "main"]
+__all__ = ["add_roofline_arguments", "run_roofline", "main", "add_claims_arguments", "run_claims", "claims_main"]
 
 #: Batch sizes of the intensity-against-batch figure: powers of two up to 16384.
 SWEEP_BATCHES = tuple(2**i for i in range(15))
@@ -55,7 +62,8 @@ def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", choices=("dense", "moe", "all"), default="all",
                         help="layer kind to analyse; 'all' takes every kind the model has (default: %(default)s)")
     parser.add_argument("--attention", choices=ATTENTION_FORMS, default="absorbed",
-                        help="MLA form (ignored by MHA/GQA models) (default: %(default)s)")
+                        help="MLA execution and accounting form (see rooftile.analysis.ops.MLA_FORMS; "
+                        "ignored by MHA/GQA models) (default: %(default)s)")
     parser.add_argument("--seed", metavar="SEED", type=int, default=0,
                         help="seed of the MoE routing sample (default: %(default)s)")
     parser.add_argument("--skew", metavar="SIGMA", type=float, default=0.0,
@@ -164,6 +172,87 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rooftile roofline", description=__doc__.splitlines()[0])
     add_roofline_arguments(parser)
     return run_roofline(parser.parse_args(argv))
+
+
+#: Contexts of the balance figure (B_cap and B_MoE against context): 1K to 128K tokens.
+BALANCE_CONTEXTS = tuple(2**i for i in range(10, 18))
+#: System batches of the TPOT figure: powers of two up to 64K sequences.
+TPOT_BATCHES = tuple(2**i for i in range(17))
+#: Model of the TPOT-against-batch figure.
+TPOT_MODEL = "deepseek-r1"
+
+
+def add_claims_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``rooftile claims`` to ``parser``."""
+    parser.add_argument("--machine", metavar="NAME", default="b200",
+                        help=f"machine, one of: {', '.join(HARDWARE)} (default: %(default)s)")
+    parser.add_argument("--devices", metavar="N", type=int, default=32,
+                        help="devices of the deployment; each model keeps its paper TP degree "
+                        "(default: %(default)s)")
+    parser.add_argument("--context", metavar="L", type=int, default=4096,
+                        help="tokens each sequence attends to (default: %(default)s)")
+    parser.add_argument("--dtype", choices=tuple(DTYPE_BYTES), default="bf16",
+                        help="element format of weights, KV cache and activations (default: %(default)s)")
+    parser.add_argument("--interconnect", metavar="NAME", default="nvlink5",
+                        help=f"link of the TPOT and B_SLO claims, one of: {', '.join(INTERCONNECTS)} "
+                        "(default: %(default)s)")
+    parser.add_argument("--tpot-ms", metavar="MS", type=float, default=50.0,
+                        help="TPOT target of B_SLO, a chosen value, not the paper's (default: %(default)s)")
+    parser.add_argument("--zipf", metavar="S", type=float, default=1.0,
+                        help="Zipf exponent of the expert-popularity sample, 0 = uniform (default: %(default)s)")
+    parser.add_argument("--seed", metavar="SEED", type=int, default=0,
+                        help="seed of the routing sample and expert placement (default: %(default)s)")
+    parser.add_argument("--json", metavar="PATH", type=Path, default=None,
+                        help="write the claims as one flat JSON object of numbers")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
+                        help="folder for claims.csv, balance.csv, tpot.csv and their PNG plots")
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    """Print every claim with its settings, formula and function; write ``--json``/``--out``.
+
+    Returns 0, or 2 after printing one line when an input is invalid.
+    """
+    try:
+        claims = paper_claims(args.machine, args.devices, args.context, args.dtype, args.interconnect,
+                              args.tpot_ms / 1e3, args.zipf, args.seed)
+        if args.out is not None:
+            balance = balance_sweep(PAPER_MODELS, args.machine, BALANCE_CONTEXTS, args.devices, args.dtype)
+            tpots = tpot_sweep(TPOT_MODEL, args.machine, INTERCONNECTS, TPOT_BATCHES, args.context,
+                               args.devices, args.dtype)
+    except RooftileError as error:
+        print(f"rooftile claims: error: {error}", file=sys.stderr)
+        return 2
+
+    width = max(len(c.key) for c in claims)
+    for c in claims:
+        print(f"{c.key:<{width}}  {c.value:>12.6g} {c.unit}")
+        print(f"{'':<{width}}    at {c.settings}; {c.formula}; rooftile.analysis.{c.function}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({c.key: c.value for c in claims}, indent=1) + "\n")
+        print(f"\nwrote {len(claims)} claims to {args.json}")
+    if args.out is not None:
+        out = args.out
+        out.mkdir(parents=True, exist_ok=True)
+        tables = {"claims.csv": claims, "balance.csv": balance, "tpot.csv": tpots}
+        tables = {name: rows for name, rows in tables.items() if rows}  # no batch fits: no TPOT rows
+        for name, rows in tables.items():
+            write_csv(rows, out / name)
+        figures = {"balance.png": plot_balance(balance),
+                   "tpot_vs_batch.png": plot_tpot_vs_batch(tpots, args.tpot_ms / 1e3)}
+        for name, figure in figures.items():
+            figure.savefig(out / name, dpi=DPI)
+        print(f"wrote {', '.join([*tables, *figures])} to {out}")
+    return 0
+
+
+def claims_main(argv: list[str] | None = None) -> int:
+    """Run ``rooftile claims`` on ``argv`` (default: the command line)."""
+    parser = argparse.ArgumentParser(prog="rooftile claims", description="every quantitative claim of "
+                                     "arXiv 2507.15465 that rooftile computes")
+    add_claims_arguments(parser)
+    return run_claims(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

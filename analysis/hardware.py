@@ -26,6 +26,9 @@ class HardwareSpec:
         DRAM (HBM) bandwidth.
     source : str
         Where the figures come from, and any figure that is not stated there.
+    memory_bytes : float or None
+        DRAM (HBM) capacity usable by the application, in bytes (vendor GB = 1e9 bytes);
+        None when unknown (a rooftile tile). Capacity analyses refuse None.
     """
 
     name: str
@@ -34,11 +37,14 @@ class HardwareSpec:
     peak_int8_flop_per_s: float
     bandwidth_bytes_per_s: float
     source: str
+    memory_bytes: float | None = None
 
     def __post_init__(self):
         for dtype in DTYPE_BYTES:
             positive_float(f"peak_{dtype}_flop_per_s", self.peak_flop_per_s(dtype))
         positive_float("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
+        if self.memory_bytes is not None:
+            positive_float("memory_bytes", self.memory_bytes)
 
     def peak_flop_per_s(self, dtype: str) -> float:
         """Dense peak for operands of ``dtype``."""
@@ -60,7 +66,8 @@ HARDWARE = name_registry(
             peak_int8_flop_per_s=1978.9e12,
             bandwidth_bytes_per_s=3.35e12,
             source="NVIDIA H100 SXM5: H100 Tensor Core GPU datasheet and Hopper architecture "
-            "whitepaper (989.4 TFLOP/s bf16, 1978.9 fp8 and int8, dense; HBM3 3.35 TB/s)",
+            "whitepaper (989.4 TFLOP/s bf16, 1978.9 fp8 and int8, dense; HBM3 80 GB, 3.35 TB/s)",
+            memory_bytes=80e9,
         ),
         HardwareSpec(
             name="h200",
@@ -69,7 +76,8 @@ HARDWARE = name_registry(
             peak_int8_flop_per_s=1978.9e12,
             bandwidth_bytes_per_s=4.8e12,
             source="NVIDIA H200 SXM datasheet: H100 compute (1979 TFLOP/s bf16 with sparsity, "
-            "so 989.4 dense) with HBM3e at 4.8 TB/s",
+            "so 989.4 dense) with 141 GB of HBM3e at 4.8 TB/s",
+            memory_bytes=141e9,
         ),
         HardwareSpec(
             name="b200",
@@ -78,7 +86,10 @@ HARDWARE = name_registry(
             peak_int8_flop_per_s=4.5e15,
             bandwidth_bytes_per_s=8e12,
             source="NVIDIA HGX B200 datasheet, per GPU at 1000 W: 2.25 PFLOP/s bf16, 4.5 fp8, "
-            "4.5 POP/s int8, dense (half the sparsity figures); HBM3e 8 TB/s",
+            "4.5 POP/s int8, dense (half the sparsity figures); HBM3e 8 TB/s; 1.44 TB of GPU "
+            "memory per 8 GPUs (DGX/HGX B200), i.e. 180 GB usable of the 8 x 24 GB = 192 GB "
+            "stacked (rooftile cost-energy fact sheet, S7/S10)",
+            memory_bytes=180e9,
         ),
         HardwareSpec(
             name="hbm-pim",
@@ -91,7 +102,9 @@ HARDWARE = name_registry(
             source="Samsung Aquabolt-XL HBM-PIM, one 6 GB HBM2 stack (Kwon et al., ISSCC 2021, "
             "paper 25.4: 1.2 TFLOP/s FP16 from 300 MHz in-bank units). Bandwidth: Samsung "
             "states bank-level parallelism gives 4x the off-chip bandwidth, and off-chip is "
-            "HBM2 Aquabolt's 2.4 Gb/s x 1024 pins = 307.2 GB/s",
+            "HBM2 Aquabolt's 2.4 Gb/s x 1024 pins = 307.2 GB/s. Capacity 6 GB (the PIM stack "
+            "gives up 2 GB of the 8 GB Aquabolt to the compute units)",
+            memory_bytes=6e9,
         ),
     ),
     "hardware",

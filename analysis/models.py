@@ -5,7 +5,7 @@ low-rank dimensions and the MoE expert counts. Field names follow the Hugging Fa
 ``config.json`` keys so that a value can be checked against its source at a glance.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..hdl.errors import lookup, name_registry, positive_int
 
@@ -116,6 +116,9 @@ class MoEConfig:
         ``n_shared_experts * moe_intermediate_size``, as in DeepSeek's ``DeepseekV3MoE``.
     first_k_dense_replace : int
         The first this many layers use a dense FFN instead of the MoE.
+    interleave_moe_layer_step : int
+        Of the layers after the first-k dense ones, every this-many-th is MoE and the others
+        are dense (Llama 4's ``interleave_moe_layer_step``; 1: every layer is MoE).
     """
 
     n_routed_experts: int
@@ -123,9 +126,11 @@ class MoEConfig:
     moe_intermediate_size: int
     n_shared_experts: int = 0
     first_k_dense_replace: int = 0
+    interleave_moe_layer_step: int = 1
 
     def __post_init__(self):
-        _check_positive_fields(self, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size")
+        _check_positive_fields(self, "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size",
+                               "interleave_moe_layer_step")
         if self.num_experts_per_tok > self.n_routed_experts:
             raise ValueError(
                 f"num_experts_per_tok ({self.num_experts_per_tok}) must be <= "
@@ -158,6 +163,11 @@ class ModelConfig:
         Width of the dense FFN of dense layers; None when every layer is MoE.
     moe : MoEConfig or None
         None for a dense model.
+    gated_ffn : bool
+        True for a SwiGLU FFN (gate, up and down matrices); False for a two-matrix FFN
+        (GPT-3's GELU MLP: up and down).
+    tie_word_embeddings : bool
+        True when the LM head reuses the input embedding matrix (stored once).
     """
 
     name: str
@@ -168,6 +178,8 @@ class ModelConfig:
     attention: GQAAttention | MLAAttention
     intermediate_size: int | None = None
     moe: MoEConfig | None = None
+    gated_ffn: bool = True
+    tie_word_embeddings: bool = False
 
     def __post_init__(self):
         _check_positive_fields(self, "hidden_size", "num_hidden_layers", "vocab_size")
@@ -176,7 +188,7 @@ class ModelConfig:
         counts = self.layer_counts
         if "dense" in counts and self.intermediate_size is None:
             raise ValueError(f"model {self.name!r} has dense layers but no intermediate_size")
-        if sum(counts.values()) != self.num_hidden_layers:
+        if self.moe is not None and self.moe.first_k_dense_replace > self.num_hidden_layers:
             raise ValueError(
                 f"first_k_dense_replace ({self.moe.first_k_dense_replace}) exceeds "
                 f"num_hidden_layers ({self.num_hidden_layers})"
@@ -189,11 +201,16 @@ class ModelConfig:
 
     @property
     def layer_counts(self) -> dict[str, int]:
-        """Number of layers of each kind (``"dense"``, ``"moe"``), omitting absent kinds."""
+        """Number of layers of each kind (``"dense"``, ``"moe"``), omitting absent kinds.
+
+        After the first ``first_k_dense_replace`` dense layers, one layer in every
+        ``interleave_moe_layer_step`` is MoE (Llama 4 Maverick: layers 1, 3, ..., 47).
+        """
         if self.moe is None:
             return {"dense": self.num_hidden_layers}
-        dense = self.moe.first_k_dense_replace
-        counts = {"dense": dense, "moe": self.num_hidden_layers - dense}
+        after_dense = self.num_hidden_layers - self.moe.first_k_dense_replace
+        moe = max(after_dense, 0) // self.moe.interleave_moe_layer_step
+        counts = {"dense": self.num_hidden_layers - moe, "moe": moe}
         return {kind: n for kind, n in counts.items() if n > 0}
 
 
@@ -282,8 +299,42 @@ MODELS = name_registry(
                 n_shared_experts=1, first_k_dense_replace=1,
             ),
         ),
+        # The paper's three evaluation models (arXiv 2507.15465 v3, section on the evaluation
+        # setup): GPT-3 175B (MHA), Llama 4 Maverick (GQA + MoE), DeepSeek-R1 (MLA + MoE).
+        # GPT-3 has no config.json: Brown et al., Table 2.1 (96 layers, d_model 12288, 96 heads
+        # of 128); the FFN is 4 x d_model wide with GELU (two matrices, section 2.1 follows
+        # GPT-2); the 50257-token GPT-2 BPE vocabulary; input and output embeddings tied.
+        ModelConfig(
+            name="gpt-3-175b",
+            source="https://arxiv.org/abs/2005.14165 (Table 2.1, GPT-3 175B)",
+            hidden_size=12288, num_hidden_layers=96, vocab_size=50257,
+            attention=GQAAttention(num_attention_heads=96, num_key_value_heads=96, head_dim=128),
+            intermediate_size=4 * 12288, gated_ffn=False, tie_word_embeddings=True,
+        ),
+        # (text_config: num_local_experts=128, num_experts_per_tok=1, interleave_moe_layer_step=2
+        # so layers 1, 3, ..., 47 are MoE; each MoE layer adds one shared expert of the routed
+        # expert's width (Llama4TextMoe.shared_expert, intermediate_size=8192); the dense layers
+        # use intermediate_size_mlp=16384.)
+        ModelConfig(
+            name="llama-4-maverick",
+            source="https://huggingface.co/meta-llama/Llama-4-Maverick-17B-128E-Instruct/blob/main/config.json",
+            hidden_size=5120, num_hidden_layers=48, vocab_size=202048,
+            attention=GQAAttention(num_attention_heads=40, num_key_value_heads=8, head_dim=128),
+            intermediate_size=16384,
+            moe=MoEConfig(
+                n_routed_experts=128, num_experts_per_tok=1, moe_intermediate_size=8192,
+                n_shared_experts=1, interleave_moe_layer_step=2,
+            ),
+        ),
     ),
     "model",
+)
+
+# DeepSeek-R1 is DeepSeek-V3's architecture (its config.json has the same shapes; the
+# multi-token-prediction module is not counted, as it is not used in plain decode).
+MODELS["deepseek-r1"] = replace(
+    MODELS["deepseek-v3"], name="deepseek-r1",
+    source="https://huggingface.co/deepseek-ai/DeepSeek-R1/blob/main/config.json",
 )
 
 

@@ -35,12 +35,37 @@ __all__ = [
     "total_intensity",
     "ops_in_group",
     "ATTENTION_FORMS",
+    "MLA_FORMS",
+    "CORE_ATTENTION",
+    "core_attention_ops",
+    "fused_kernels",
 ]
 
-#: The two ways to run MLA: ``"absorbed"`` folds W_UK into the query and W_UV into the output
-#: so every head attends over the shared latent cache; ``"naive"`` up-projects the latent
-#: cache to per-head K/V each step.
-ATTENTION_FORMS = ("absorbed", "naive")
+#: The ways to run and to account for MLA, with the convention each follows. The first two
+#: are the execution orders; the absorbed order has three accounting forms (the paper's
+#: unfused bookkeeping, a fused kernel, and FlashMLA's), and naive MLA two conventions for
+#: its RoPE key. MHA/GQA models have one form and ignore the choice.
+MLA_FORMS = {
+    "absorbed": "absorbed order, accounted as flashmla (the default)",
+    "naive": "per-head K/V up-projected from the latent every step (kv_up); one fused kernel "
+             "over them; the shared RoPE key is read once for all heads",
+    "naive-expanded": "naive, with the RoPE key expanded into every head's key and read per "
+                      "head, as an MHA kernel over [k_nope, k_rope] would (Hugging Face "
+                      "DeepseekV3Attention's eager path)",
+    "unfused": "absorbed order as three kernels: scores written to DRAM, read and written "
+               "back by the softmax, the probabilities read by the context; score and "
+               "context each read their part of the latent",
+    "fused": "absorbed order in one kernel: scores stay on chip, but the score reads the "
+             "latent and RoPE key and the context reads the latent again (K and V streamed "
+             "as separate operands)",
+    "flashmla": "absorbed order in one kernel: the latent loaded for the score is reused as "
+                "the context's values (FlashMLA), so the cache is read once",
+}
+ATTENTION_FORMS = tuple(MLA_FORMS)
+
+#: The ops of core attention as the paper's Table III counts it: score, softmax and
+#: context (naive MLA's decompression GEMM ``kv_up`` excluded).
+CORE_ATTENTION = ("attn_score", "softmax", "attn_context")
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,24 @@ def total_intensity(ops: Iterable[Op]) -> float:
 def ops_in_group(ops: Iterable[Op], group: str) -> list[Op]:
     """The ops of ``ops`` that belong to ``group``."""
     return [op for op in ops if op.group == group]
+
+
+def core_attention_ops(ops: Iterable[Op]) -> list[Op]:
+    """The ops of ``ops`` named in :data:`CORE_ATTENTION` (score, softmax, context)."""
+    return [op for op in ops if op.name in CORE_ATTENTION]
+
+
+def fused_kernels(model: "str | ModelConfig", attention: str = "absorbed") -> tuple[tuple[str, ...], ...]:
+    """Names of the ops that run as one kernel, per kernel, for ``model`` under ``attention``.
+
+    Core attention is one fused kernel in every form but ``"unfused"`` of an MLA model;
+    pass the result to :func:`~rooftile.analysis.roofline.layer_time` as ``fused=``.
+    """
+    model = get_model(model)
+    one_of("attention", attention, ATTENTION_FORMS)
+    if isinstance(model.attention, GQAAttention) or attention != "unfused":
+        return (CORE_ATTENTION,)
+    return ()
 
 
 #: Op kind -> formula returning the keyword arguments of :class:`Op` other than name/group/kind.
@@ -183,7 +226,7 @@ def gated_up_cost(tokens: float, hidden: int, intermediate: int, elt: int, count
 @register_formula("attention_score")
 def attention_score_cost(
     batch: int, groups: int, rows: int, key_dim: int, context: int, elt: int,
-    cached_dims: int, materialized_dims: int = 0,
+    cached_dims: int, materialized_dims: int = 0, spill_elt: int = 0,
 ) -> dict:
     """Scores ``Q K^T``: per (sequence, K/V group) a GEMM ``[rows x key_dim] @ [key_dim x context]``.
 
@@ -199,47 +242,56 @@ def attention_score_cost(
     materialized_dims : int
         Elements per cached token read from an activation tensor instead (naive MLA's
         up-projected keys).
+    spill_elt : int
+        Bytes per score element written to DRAM; 0 (fused attention) keeps them on chip.
 
-    NB: fused attention: the scores stay on chip, so no output bytes. Prefill counts the
+    NB: with ``spill_elt=0`` the scores stay on chip, so no output bytes. Prefill counts the
     full ``context x context`` square; a causal mask would skip about half of it.
     """
     return dict(
         flop=2 * batch * groups * rows * key_dim * context,
         bytes_kv_cache=batch * context * cached_dims * elt,
         bytes_activations_in=(batch * groups * rows * key_dim + batch * context * materialized_dims) * elt,
+        bytes_activations_out=batch * groups * rows * context * spill_elt,
         gemm_m=rows, gemm_n=context, gemm_k=key_dim, gemm_count=batch * groups,
     )
 
 
 @register_formula("softmax")
-def softmax_cost(batch: int, rows: int, context: int) -> dict:
+def softmax_cost(batch: int, rows: int, context: int, spill_elt: int = 0) -> dict:
     """Softmax over each score row: ``batch * rows * context`` elements.
+
+    ``spill_elt`` > 0 (unfused attention): the scores are read from and the probabilities
+    written to DRAM at that many bytes per element.
 
     NB: 5 FLOPs per element (max, subtract, exp, sum, divide), as LLM-Viewer counts; the exp
     is costed like any other FLOP although GPUs run it on slower special-function units.
-    No bytes: fused attention keeps the scores on chip.
+    No bytes with ``spill_elt=0``: fused attention keeps the scores on chip.
     """
-    return dict(flop=5 * batch * rows * context)
+    moved = batch * rows * context * spill_elt
+    return dict(flop=5 * batch * rows * context, bytes_activations_in=moved, bytes_activations_out=moved)
 
 
 @register_formula("attention_context")
 def attention_context_cost(
     batch: int, groups: int, rows: int, value_dim: int, context: int, elt: int,
-    cached_dims: int, materialized_dims: int = 0,
+    cached_dims: int, materialized_dims: int = 0, spill_elt: int = 0,
 ) -> dict:
     """Context ``P V``: per (sequence, group) a GEMM ``[rows x context] @ [context x value_dim]``.
 
     Parameters as in :func:`attention_score_cost`; ``cached_dims`` is 0 for absorbed MLA,
     whose values are the latent the score already brought on chip.
 
-    NB: the probabilities ``P`` stay on chip (fused attention); the output is written.
-    Absorbed MLA reads its latent once for score and context, as FlashMLA does; counting it
-    twice would halve that attention's intensity.
+    NB: with ``spill_elt=0`` the probabilities ``P`` stay on chip (fused attention);
+    otherwise they are read from DRAM at ``spill_elt`` bytes each. The output is written.
+    Absorbed MLA in the ``flashmla`` form reads its latent once for score and context
+    (``cached_dims=0`` here); the ``fused`` and ``unfused`` forms read it again.
     """
     return dict(
         flop=2 * batch * groups * rows * context * value_dim,
         bytes_kv_cache=batch * context * cached_dims * elt,
-        bytes_activations_in=batch * context * materialized_dims * elt,
+        bytes_activations_in=batch * context * materialized_dims * elt
+        + batch * groups * rows * context * spill_elt,
         bytes_activations_out=batch * groups * rows * value_dim * elt,
         gemm_m=rows, gemm_n=value_dim, gemm_k=context, gemm_count=batch * groups,
     )
@@ -247,9 +299,9 @@ def attention_context_cost(
 
 def ffn_ops(
     tokens: float, hidden: int, intermediate: int, dtype: str,
-    prefix: str = "ffn", group: str = "ffn", count: float = 1,
+    prefix: str = "ffn", group: str = "ffn", count: float = 1, gated: bool = True,
 ) -> list[Op]:
-    """A gated (SwiGLU) FFN as two GEMMs: gate and up fused, then down.
+    """An FFN as two GEMMs: gate and up fused (SwiGLU; ``gated=False``: up alone), then down.
 
     Parameters
     ----------
@@ -257,13 +309,21 @@ def ffn_ops(
         Token rows per FFN (per expert for routed experts; may be an expected value).
     count : float
         Independent FFNs of this shape (routed experts that receive tokens).
+    gated : bool
+        False for a two-matrix FFN such as GPT-3's GELU MLP (op ``<prefix>_up``).
 
-    NB: the ``tokens x intermediate`` activation between the two GEMMs goes through DRAM.
+    NB: the ``tokens x intermediate`` activation between the two GEMMs goes through DRAM;
+    the GELU/SiLU is not counted.
     """
     elt = element_bytes(dtype)
+    if gated:
+        up = make_op("gated_up", f"{prefix}_up_gate", group, tokens=tokens, hidden=hidden,
+                     intermediate=intermediate, elt=elt, count=count)
+    else:
+        up = make_op("linear", f"{prefix}_up", group, tokens=tokens, in_features=hidden,
+                     out_features=intermediate, elt=elt, count=count)
     return [
-        make_op("gated_up", f"{prefix}_up_gate", group, tokens=tokens, hidden=hidden,
-                intermediate=intermediate, elt=elt, count=count),
+        up,
         make_op("linear", f"{prefix}_down", group, tokens=tokens, in_features=intermediate,
                 out_features=hidden, elt=elt, count=count),
     ]
@@ -303,27 +363,36 @@ def _mla_ops(model: ModelConfig, batch: int, q_tokens: int, context: int, elt: i
         # The new token's latent and RoPE key, appended to the cache.
         proj("kv_down", hidden, latent + rope),
     ]
-    softmax = make_op("softmax", "softmax", "attention", batch=batch, rows=q_tokens * heads, context=context)
-    # The absorbed form follows DeepSeek-V3's reference inference code (inference/model.py,
+    # Only the unfused form writes the score matrix to DRAM (see MLA_FORMS).
+    spill = elt if form == "unfused" else 0
+    softmax = make_op("softmax", "softmax", "attention", batch=batch, rows=q_tokens * heads,
+                      context=context, spill_elt=spill)
+    # The absorbed order follows DeepSeek-V3's reference inference code (inference/model.py,
     # attn_impl="absorb"): per-head einsums with the W_UK and W_UV slices of wkv_b.
-    if form == "absorbed":
-        shared = dict(batch=batch, groups=1, rows=q_tokens * heads, context=context, elt=elt)
+    if not form.startswith("naive"):
+        shared = dict(batch=batch, groups=1, rows=q_tokens * heads, context=context, elt=elt,
+                      spill_elt=spill)
+        # flashmla (and its alias absorbed) reuses the score's latent as the values.
+        values_read = 0 if form in ("absorbed", "flashmla") else latent
         ops += [
             proj("q_absorb", nope, latent, count=heads),  # W_UK folded into each head's query
             make_op("attention_score", "attn_score", "attention", key_dim=latent + rope,
                     cached_dims=latent + rope, **shared),
             softmax,
             make_op("attention_context", "attn_context", "attention", value_dim=latent,
-                    cached_dims=0, **shared),
+                    cached_dims=values_read, **shared),
             proj("o_absorb", latent, v, count=heads),  # W_UV folded into each head's output
         ]
     else:
         per_head = dict(batch=batch, groups=heads, rows=q_tokens, context=context, elt=elt)
+        # "naive" reads the one shared RoPE key from the cache for all heads; "naive-expanded"
+        # reads it inside every head's materialized [k_nope, k_rope] key.
+        rope_cached, key_materialized = (rope, nope) if form == "naive" else (0, nope + rope)
         ops += [
             make_op("latent_up", "kv_up", "attention", batch=batch, context=context,
                     kv_lora_rank=latent, out_features=heads * (nope + v), elt=elt),
             make_op("attention_score", "attn_score", "attention", key_dim=nope + rope,
-                    cached_dims=rope, materialized_dims=heads * nope, **per_head),
+                    cached_dims=rope_cached, materialized_dims=heads * key_materialized, **per_head),
             softmax,
             make_op("attention_context", "attn_context", "attention", value_dim=v,
                     cached_dims=0, materialized_dims=heads * v, **per_head),
@@ -383,7 +452,8 @@ def _layer_ops(
         ops = _mla_ops(model, batch, q_tokens, context, elt, attention)
     tokens = batch * q_tokens
     if layer == "dense":
-        return ops + ffn_ops(tokens, model.hidden_size, model.intermediate_size, dtype)
+        return ops + ffn_ops(tokens, model.hidden_size, model.intermediate_size, dtype,
+                             gated=model.gated_ffn)
     return ops + moe_ops(model, tokens, dtype, ep_devices)
 
 
@@ -414,7 +484,8 @@ def decode_layer_ops(
     ep_devices : int
         Expert-parallel devices; only MoE layers use it.
     attention : str
-        MLA form, ``"absorbed"`` or ``"naive"``; MHA/GQA models have one form and ignore it.
+        MLA form, a key of :data:`MLA_FORMS` (``"absorbed"``, ``"naive"``, ``"unfused"``,
+        ...); MHA/GQA models have one form and ignore it.
     layer : str or None
         ``"dense"`` or ``"moe"``; None picks the model's MoE layer if it has one.
 

@@ -5,14 +5,16 @@ rest applies it to the ops of a layer and searches for the batch at which an op'
 intensity crosses a target (the machine's ridge point, or another op's intensity).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from ..hdl.errors import positive_int
+from ..hdl.errors import InputError, positive_int
+from .dtypes import element_bytes
 from .hardware import HardwareSpec, get_hardware
+from .models import ModelConfig, get_model
 from .ops import Op
 
-__all__ = ["RooflinePoint", "roofline", "layer_time", "crossover_batch", "ridge_batches"]
+__all__ = ["RooflinePoint", "roofline", "layer_time", "crossover_batch", "ridge_batches", "b_moe"]
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,37 @@ def roofline(flop: float, bytes_: float, hw: "str | HardwareSpec", dtype: str = 
     )
 
 
-def layer_time(ops: Iterable[Op], hw: "str | HardwareSpec", dtype: str = "bf16") -> float:
+def layer_time(
+    ops: Iterable[Op], hw: "str | HardwareSpec", dtype: str = "bf16",
+    fused: Iterable[Collection[str]] = (),
+) -> float:
     """Seconds for ``ops`` run one after another, each at its own roofline time.
 
-    NB: no overlap between ops, and no communication (the expert-parallel all-to-all and
-    tensor-parallel reductions are not counted).
+    Parameters
+    ----------
+    fused : iterable of collections of op names
+        Kernels that run several ops fused (e.g.
+        :func:`~rooftile.analysis.ops.fused_kernels`): the ops of a kernel are charged as one
+        op, ``max(their FLOPs / peak, their bytes / bandwidth)``, since inside one kernel a
+        compute-bound part overlaps a memory-bound one. The default charges every op apart.
+
+    NB: no overlap between kernels, and no communication (the expert-parallel all-to-all and
+    tensor-parallel reductions are in :mod:`~rooftile.analysis.system`).
     """
-    return sum(roofline(op.flop, op.bytes_total, hw, dtype).time_s for op in ops)
+    ops = list(ops)
+    kernel_of = {}
+    for index, names in enumerate(fused):
+        for name in names:
+            if name in kernel_of:
+                raise InputError(f"op {name!r} is in two fused kernels")
+            kernel_of[name] = index
+    kernels: dict[object, list[Op]] = {}
+    for op in ops:
+        kernels.setdefault(kernel_of.get(op.name, ("op", op.name)), []).append(op)
+    return sum(
+        roofline(sum(op.flop for op in group), sum(op.bytes_total for op in group), hw, dtype).time_s
+        for group in kernels.values()
+    )
 
 
 def crossover_batch(
@@ -131,3 +157,31 @@ def ridge_batches(
         return lambda batch: next(op for op in ops_at(batch) if op.name == name).intensity_flop_per_byte
 
     return {op.name: crossover_batch(intensity_of(op.name), ridge, max_batch) for op in ops_at(1)}
+
+
+def b_moe(model: "str | ModelConfig", hw: "str | HardwareSpec", dtype: str = "bf16") -> float:
+    """B_MoE as the paper defines it: the system-wide batch at which a routed expert's weight
+    reads reach the ridge point of ``hw``.
+
+    An expert that serves ``m`` tokens does ``2 m`` FLOPs per weight element it reads
+    (``elt`` bytes), so its weight intensity is ``2 m / elt`` and reaches the ridge ``R`` at
+    ``m = R elt / 2`` tokens. With uniform routing an expert receives ``B top_k / n_experts``
+    of a global batch ``B``, so::
+
+        B_MoE = R * elt / 2 * n_experts / top_k
+
+    It does not depend on the number of expert-parallel devices: the global batch is what
+    each expert sees. Returned as a real number; every batch at or above it reaches the ridge.
+
+    NB: weight bytes only (the token activations an expert reads and writes are left out,
+    as in the paper's definition), uniform routing (an imbalance factor Gamma > 1 makes the
+    hot experts reach it sooner and the cold ones later). This is a different quantity from
+    :func:`~rooftile.analysis.claims.moe_dense_crossover`, the per-device batch at which the
+    experts' full intensity (weights and activations, expected active experts) matches the
+    dense FFN's at a given batch.
+    """
+    model = get_model(model)
+    if model.moe is None:
+        raise InputError(f"model {model.name!r} has no MoE layers, so no B_MoE")
+    ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
+    return ridge * element_bytes(dtype) / 2 * model.moe.n_routed_experts / model.moe.num_experts_per_tok

@@ -254,6 +254,11 @@ def build_parser():
         "roofline", help="arithmetic intensity and roofline of a model layer on a machine")
     analysis_cli.add_roofline_arguments(roofline)
     roofline.set_defaults(run=analysis_cli.run_roofline)
+
+    claims = commands.add_parser(
+        "claims", help="every quantitative claim of the paper that rooftile computes")
+    analysis_cli.add_claims_arguments(claims)
+    claims.set_defaults(run=analysis_cli.run_claims)
     return parser
 
 

@@ -99,3 +99,64 @@ def test_intensity_sweep_series():
     assert at["MHA attention", 1] == pytest.approx(at["MHA attention", 1024], rel=1e-3)  # flat in batch
     assert at["MoE expert", 1024] > 10 * at["MoE expert", 1]
     assert at["MoE expert, EP=32", 1024] > at["MoE expert", 1024]
+
+
+def test_core_attention_intensity_of_table_iii_by_hand():
+    from rooftile.analysis.claims import core_attention_intensity
+    L = 4096
+    # GPT-3 MHA, batch 1: 96 heads of 128 read their own K and V; plus the query and output.
+    flop = 96 * (2 * 2 * 128 * L + 5 * L)
+    moved = 96 * 2 * 128 * L * 2 + 2 * 96 * 128 * 2
+    assert core_attention_intensity("gpt-3-175b", L) == pytest.approx(flop / moved)
+    # Maverick GQA: 5 query heads per K/V head, about 5 FLOP/byte.
+    assert core_attention_intensity("llama-4-maverick", L) == pytest.approx(5, rel=0.01)
+    # DeepSeek-R1 naive: kv_up excluded; per head over [k_nope, shared rope] and v of 128.
+    flop = 128 * (2 * 192 * L + 5 * L + 2 * L * 128)
+    moved = (L * 64 + 128 * 192 + L * 128 * 128 + L * 128 * 128 + 128 * 128) * 2
+    assert core_attention_intensity("deepseek-r1", L, attention="naive") == pytest.approx(flop / moved)
+
+
+def test_reordering_speedup_by_hand():
+    from rooftile.analysis.claims import reordering_speedup
+    L = 4096
+    # On the B200 both forms are memory-bound as one kernel (naive ~1.3, flashmla ~229 FLOP/byte
+    # < 281), so the speedup is the ratio of their bytes.
+    naive = (L * 64 + 128 * 192 + 2 * L * 128 * 128 + 128 * 128) * 2
+    flash = (L * 576 + 128 * 576 + 128 * 512) * 2
+    assert reordering_speedup("deepseek-r1", "b200", L) == pytest.approx(naive / flash)
+    # Charged op by op, the absorbed context's compute is added to the score's memory time.
+    assert reordering_speedup("deepseek-r1", "b200", L, fused=False) < naive / flash
+
+
+REQUIRED_KEYS = (
+    [f"ridge.{m}.{d}" for m in ("h100", "h200", "b200") for d in ("bf16", "fp8")]
+    + ["attention_intensity.gpt-3-175b.mha", "attention_intensity.llama-4-maverick.gqa"]
+    + [f"attention_intensity.deepseek-r1.{f}" for f in ("naive", "unfused", "flashmla", "fused")]
+    + [f"kv_bytes_per_token.{m}" for m in ("gpt-3-175b", "llama-4-maverick", "deepseek-r1")]
+    + [f"b_moe.{m}.b200" for m in ("deepseek-r1", "qwen3-235b-a22b", "llama-4-maverick")]
+    + [f"b_cap.{m}" for m in ("gpt-3-175b", "llama-4-maverick", "deepseek-r1")]
+    + [f"a2a_us.{m}.{link}" for m in ("deepseek-r1", "llama-4-maverick")
+       for link in ("nvlink4", "nvlink5", "ib-ndr", "ib-xdr")]
+    + ["reordering_speedup.deepseek-r1"]
+)
+
+
+def test_paper_claims_have_every_key_with_its_provenance():
+    from rooftile.analysis.claims import paper_claims
+    claims = {c.key: c for c in paper_claims()}
+    assert set(REQUIRED_KEYS) <= set(claims)
+    assert all(c.settings and c.formula and c.function for c in claims.values())
+    assert claims["ridge.b200.bf16"].value == 281.25
+    assert claims["kv_bytes_per_token.deepseek-r1"].value == 70_272
+    assert claims["b_moe.deepseek-r1.b200"].value == pytest.approx(9000)
+    # One dispatch of 128 tokens x top-8 x 7168 x bf16, 31/32 off-device, over 50 GB/s.
+    assert claims["a2a_us.deepseek-r1.ib-ndr"].value == pytest.approx(2 + 128 * 8 * 7168 * 2 * 31 / 32 / 50e9 * 1e6)
+    assert claims["mla_over_mha.deepseek-r1"].value > 100  # the headline claim
+
+
+def test_no_tpot_claim_where_nothing_fits():
+    from rooftile.analysis.claims import paper_claims
+    # 32 HBM-PIM stacks of 6 GB cannot hold any of the three models' weights.
+    claims = {c.key: c.value for c in paper_claims("hbm-pim")}
+    assert claims["b_cap.deepseek-r1"] == 0 and claims["b_slo.deepseek-r1.nvlink5"] == 0
+    assert not any(key.startswith("tpot_ms.") for key in claims)

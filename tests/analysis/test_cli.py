@@ -52,3 +52,38 @@ def test_argparse_choices_exit_2(capsys):
         main(["--dtype", "fp4"])
     assert exit_.value.code == 2
     assert "invalid choice: 'fp4'" in capsys.readouterr().err
+
+
+def test_claims_json_is_flat_numbers(tmp_path, capsys):
+    import json
+
+    from rooftile.analysis.cli import claims_main
+    path = tmp_path / "claims.json"
+    assert claims_main(["--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "b_moe.deepseek-r1.b200" in out and "rooftile.analysis.roofline.b_moe" in out
+    claims = json.loads(path.read_text())
+    assert claims["ridge.h100.bf16"] == pytest.approx(989.4 / 3.35)
+    assert all(isinstance(value, float) for value in claims.values())
+
+
+def test_claims_writes_tables_and_plots(tmp_path, capsys):
+    from rooftile.analysis.cli import claims_main
+    assert claims_main(["--machine", "h200", "--devices", "16", "--out", str(tmp_path)]) == 0
+    assert "b_moe.deepseek-r1.h200" in capsys.readouterr().out
+    for name in ("claims.csv", "balance.csv", "tpot.csv", "balance.png", "tpot_vs_batch.png"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--machine", "tpu"], "unknown hardware 'tpu'; known: h100, h200, b200, hbm-pim"),
+    (["--interconnect", "pcie"], "unknown interconnect 'pcie'; known: nvlink4, nvlink5, ib-ndr, ib-xdr"),
+    (["--devices", "12"], "devices must be a multiple of gpt-3-175b's TP degree 8, got 12"),
+    (["--context", "0"], "context must be >= 1, got 0"),
+])
+def test_claims_bad_input_exits_2(argv, message, tmp_path, capsys):
+    from rooftile.analysis.cli import claims_main
+    assert claims_main([*argv, "--json", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "c.json").exists()

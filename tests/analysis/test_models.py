@@ -59,3 +59,16 @@ def test_invalid_configs_name_the_field():
                     intermediate_size=64,
                     moe=MoEConfig(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
                                   first_k_dense_replace=3))
+
+
+def test_paper_evaluation_models():
+    gpt3 = get_model("gpt-3-175b")
+    assert (gpt3.num_hidden_layers, gpt3.hidden_size, gpt3.attention.kind) == (96, 12288, "mha")
+    assert not gpt3.gated_ffn and gpt3.tie_word_embeddings
+    maverick = get_model("llama-4-maverick")
+    assert maverick.attention.group_size == 40 // 8
+    assert maverick.layer_counts == {"dense": 24, "moe": 24}  # MoE every second layer
+    assert (maverick.moe.n_routed_experts, maverick.moe.num_experts_per_tok, maverick.moe.n_shared_experts) == (128, 1, 1)
+    r1, v3 = get_model("deepseek-r1"), get_model("deepseek-v3")
+    assert (r1.attention, r1.moe, r1.layer_counts) == (v3.attention, v3.moe, v3.layer_counts)
+    assert "DeepSeek-R1" in r1.source

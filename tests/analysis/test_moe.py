@@ -58,3 +58,34 @@ def test_large_samples_route_in_chunks_without_losing_tokens():
     sample = sample_routing(20000, 8, 256, seed=2)
     assert sum(sample.counts) == 20000 * 8
     assert max(sample.counts) <= 20000
+
+
+def test_zipf_probabilities_by_hand():
+    from rooftile.analysis.moe import zipf_probabilities
+    # Ranks 1..4 with s = 1: 1, 1/2, 1/3, 1/4 over their sum 25/12.
+    assert list(zipf_probabilities(4, 1.0)) == pytest.approx([12 / 25, 6 / 25, 4 / 25, 3 / 25])
+    assert list(zipf_probabilities(4, 0.0)) == pytest.approx([0.25] * 4)
+    with pytest.raises(ValueError, match="zipf s must be >= 0, got -1"):
+        zipf_probabilities(4, -1)
+
+
+def test_expert_placement_fills_devices_equally():
+    from rooftile.analysis.moe import expert_placement
+    device = expert_placement(256, 32, seed=3)
+    assert sorted(device.tolist()) == sorted(list(range(32)) * 8)
+    with pytest.raises(ValueError, match="ep_devices must divide the 256 experts, got 3"):
+        expert_placement(256, 3)
+
+
+def test_zipf_imbalance_of_top1_is_the_hottest_share():
+    from rooftile.analysis.moe import zipf_imbalance
+    # Top-1, one expert per device: the hottest device gets p = 12/25 of the tokens, so
+    # Gamma = 4 x 12/25 = 1.92 and its share 0.48 (a large sample lands within 1%).
+    report = zipf_imbalance(200_000, 1, 4, 4, zipf_s=1.0, seed=1)
+    assert report.gamma == pytest.approx(1.92, rel=0.01)
+    assert report.busiest_share == pytest.approx(0.48, rel=0.01)
+    assert sum(report.device_pairs) == 200_000
+    uniform = zipf_imbalance(200_000, 2, 8, 4, zipf_s=0.0, seed=1)
+    assert uniform.gamma == pytest.approx(1.0, abs=0.02)
+    assert sum(uniform.device_pairs) == 2 * 200_000
+    assert zipf_imbalance(4096, 8, 256, 32, 1.0, seed=5) == zipf_imbalance(4096, 8, 256, 32, 1.0, seed=5)

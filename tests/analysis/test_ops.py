@@ -190,7 +190,7 @@ def test_prefill_seq_is_checked():
 def test_unknown_names_list_the_known_ones():
     with pytest.raises(ValueError, match=r"dtype must be one of bf16, fp8, int8; got 'fp4'"):
         decode_layer_ops("llama-2-7b", 1, L, dtype="fp4")
-    with pytest.raises(ValueError, match=r"attention must be one of absorbed, naive; got 'flash'"):
+    with pytest.raises(ValueError, match=r"attention must be one of absorbed, naive, naive-expanded, unfused, fused, flashmla; got 'flash'"):
         decode_layer_ops("deepseek-v3", 1, L, attention="flash")
     with pytest.raises(ValueError, match=r"unknown model 'gpt-5'; known: llama-2-7b"):
         decode_layer_ops("gpt-5", 1, L)
@@ -203,3 +203,62 @@ def test_formula_registry_refuses_a_second_formula_for_a_kind():
     with pytest.raises(ValueError, match=r"a formula for op kind 'linear' is already registered"):
         register_formula("linear")(lambda **_: {})
     assert FORMULAS == before
+
+
+def _core_bytes(form, L=1000):
+    ops = by_name(decode_layer_ops("deepseek-r1", batch=1, context=L, attention=form))
+    return {name: ops[name] for name in ("attn_score", "softmax", "attn_context")}
+
+
+def test_mla_accounting_forms_of_the_absorbed_order():
+    # DeepSeek-R1, batch 1, 1000 cached tokens, bf16: 128 heads over latent 512 + RoPE 64.
+    L, H = 1000, 128
+    flash = _core_bytes("flashmla")
+    assert flash["attn_score"].bytes_kv_cache == L * 576 * 2
+    assert flash["attn_context"].bytes_kv_cache == 0  # the score's latent reused as values
+    assert flash["softmax"].bytes_total == 0
+    assert _core_bytes("absorbed") == flash  # the default is the FlashMLA accounting
+    fused = _core_bytes("fused")
+    assert fused["attn_context"].bytes_kv_cache == L * 512 * 2  # the latent read again
+    assert fused["softmax"].bytes_total == 0
+    unfused = _core_bytes("unfused")
+    assert unfused["attn_score"].bytes_activations_out == H * L * 2  # scores written
+    assert unfused["softmax"].bytes_activations_in == unfused["softmax"].bytes_activations_out == H * L * 2
+    assert unfused["attn_context"].bytes_activations_in == H * L * 2  # probabilities read back
+    assert unfused["attn_context"].bytes_kv_cache == L * 512 * 2
+    flop = 2 * H * 576 * L + 5 * H * L + 2 * H * L * 512
+    for form, moved in [
+        ("flashmla", L * 576 * 2),
+        ("fused", L * (576 + 512) * 2),
+        ("unfused", L * (576 + 512) * 2 + 4 * H * L * 2),
+    ]:
+        ops = _core_bytes(form).values()
+        query_and_output = H * 576 * 2 + H * 512 * 2
+        assert sum(op.flop for op in ops) == flop
+        assert total_intensity(ops) == pytest.approx(flop / (moved + query_and_output))
+
+
+def test_naive_rope_key_conventions():
+    L, H = 1000, 128
+    shared = _core_bytes("naive")["attn_score"]
+    assert shared.bytes_kv_cache == L * 64 * 2  # one RoPE key for all heads
+    assert shared.bytes_activations_in == (H * 192 + L * H * 128) * 2
+    expanded = _core_bytes("naive-expanded")["attn_score"]
+    assert expanded.bytes_kv_cache == 0
+    assert expanded.bytes_activations_in == (H * 192 + L * H * 192) * 2  # RoPE key read per head
+    assert expanded.flop == shared.flop
+
+
+def test_two_matrix_ffn_of_gpt3():
+    ops = by_name(decode_layer_ops("gpt-3-175b", batch=1, context=L))
+    d = 12288
+    assert "ffn_up_gate" not in ops
+    assert ops["ffn_up"].bytes_weights == d * 4 * d * 2
+    assert ops["ffn_down"].bytes_weights == 4 * d * d * 2
+
+
+def test_fused_kernels_follow_the_form():
+    from rooftile.analysis.ops import CORE_ATTENTION, fused_kernels
+    assert fused_kernels("deepseek-r1", "flashmla") == (CORE_ATTENTION,)
+    assert fused_kernels("deepseek-r1", "unfused") == ()
+    assert fused_kernels("gpt-3-175b", "unfused") == (CORE_ATTENTION,)  # MHA has one form

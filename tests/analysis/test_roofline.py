@@ -69,3 +69,31 @@ def test_ridge_batches_of_llama_decode():
     # qkv_proj: 2bKN / (2(KN + bK + bN)) >= ridge  <=>  b >= ridge KN / (KN - ridge (K + N)).
     k, n, ridge = 4096, 3 * 4096, PEAK / BW
     assert batches["qkv_proj"] == math.ceil(ridge * k * n / (k * n - ridge * (k + n)))
+
+
+def test_fused_kernel_is_charged_as_one_op():
+    from rooftile.analysis.ops import CORE_ATTENTION, core_attention_ops
+    # DeepSeek-R1 flashmla core attention, batch 1, 4096 tokens, on the H100: the score is
+    # memory-bound and the context (no DRAM reads) compute-bound; one kernel overlaps them.
+    ops = core_attention_ops(decode_layer_ops("deepseek-r1", 1, 4096, attention="flashmla"))
+    flop, moved = sum(op.flop for op in ops), sum(op.bytes_total for op in ops)
+    assert layer_time(ops, "h100", fused=[CORE_ATTENTION]) == pytest.approx(max(flop / PEAK, moved / BW))
+    apart = sum(max(op.flop / PEAK, op.bytes_total / BW) for op in ops)
+    assert layer_time(ops, "h100") == pytest.approx(apart)
+    assert apart > max(flop / PEAK, moved / BW)
+    with pytest.raises(ValueError, match="op 'softmax' is in two fused kernels"):
+        layer_time(ops, "h100", fused=[CORE_ATTENTION, ("softmax",)])
+
+
+def test_b_moe_is_the_ridge_in_tokens_per_expert():
+    from rooftile.analysis.roofline import b_moe
+    # B200 bf16: ridge 2.25e15 / 8e12 = 281.25 FLOP/byte; an expert's weights reach it at
+    # 281.25 x 2 bytes / 2 FLOPs = 281.25 tokens; each gets B x top_k / n_experts.
+    assert b_moe("deepseek-r1", "b200") == pytest.approx(281.25 * 256 / 8)  # 9000
+    assert b_moe("qwen3-235b-a22b", "b200") == pytest.approx(281.25 * 128 / 8)  # 4500
+    assert b_moe("llama-4-maverick", "b200") == pytest.approx(281.25 * 128 / 1)  # 36000
+    # fp8 doubles the ridge and halves the bytes per weight: the same batch.
+    assert b_moe("deepseek-r1", "b200", "fp8") == pytest.approx(9000)
+    assert b_moe("deepseek-r1", "h100") == pytest.approx(989.4e12 / 3.35e12 * 32)
+    with pytest.raises(ValueError, match="model 'gpt-3-175b' has no MoE layers, so no B_MoE"):
+        b_moe("gpt-3-175b", "b200")
