@@ -14,14 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..hdl.counters import Counters
-from .ops import ATTENTION_FORMS
+from .ops import MLA_EXECUTION_ORDERS
 from ..hdl.errors import one_of, positive_float, positive_int
 
 __all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "DERIVED", "OpMeasurement", "by_workload",
            "explain_gap"]
 
-#: Attention types a workload runs (MLA in each of ``analysis.ops.ATTENTION_FORMS``).
-ATTENTIONS = ("mha", "gqa") + tuple(f"mla-{form}" for form in ATTENTION_FORMS)
+#: Attention types a simulated workload runs (MLA in each execution order).
+ATTENTIONS = ("mha", "gqa") + tuple(f"mla-{form}" for form in MLA_EXECUTION_ORDERS)
 #: Analysis groups of ``analysis.ops.Op.group``.
 GROUPS = ("projection", "attention", "ffn", "router", "shared_expert", "routed_experts")
 BOUNDS = ("compute", "memory")

@@ -35,6 +35,7 @@ __all__ = [
     "total_intensity",
     "ops_in_group",
     "ATTENTION_FORMS",
+    "MLA_EXECUTION_ORDERS",
     "MLA_FORMS",
     "CORE_ATTENTION",
     "core_attention_ops",
@@ -62,6 +63,8 @@ MLA_FORMS = {
                 "the context's values (FlashMLA), so the cache is read once",
 }
 ATTENTION_FORMS = tuple(MLA_FORMS)
+#: The two execution orders: what a tile schedule can run (the others account for one).
+MLA_EXECUTION_ORDERS = ATTENTION_FORMS[:2]
 
 #: The ops of core attention as the paper's Table III counts it: score, softmax and
 #: context (naive MLA's decompression GEMM ``kv_up`` excluded).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...analysis.hardware import HARDWARE, get_hardware
 from ...analysis.models import MODELS
-from ...analysis.ops import ATTENTION_FORMS
+from ...analysis.ops import MLA_EXECUTION_ORDERS
 from ...hdl.errors import InputError
 from ...hdl.params import TileConfig
 from ..run.simulators import SIMULATORS
@@ -16,8 +16,9 @@ from ..run.simulators import SIMULATORS
 __all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "balanced_tile",
            "default_spec", "load_spec"]
 
-#: The forms MLA's attention can be simulated in.
-MLA_FORMS = ATTENTION_FORMS
+#: The forms MLA's attention can be simulated in: its execution orders (the accounting
+#: forms of ``analysis.ops.MLA_FORMS`` are roofline bookkeeping of the absorbed order).
+MLA_FORMS = MLA_EXECUTION_ORDERS
 
 
 class StudyError(InputError):
