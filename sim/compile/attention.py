@@ -7,7 +7,7 @@ attending over ``T`` cached tokens:
 1. ``S^T = K @ Q^T`` on the systolic array: keys down the array rows (``M = T``),
    queries across its columns (``N = G``), the key dimension as the reduction. The scores
    stay in the accumulator, one row per key, one lane per query.
-2. ``P^T = softmax(S^T)`` down the rows (:class:`~rooftile.hdl.vector_unit.KeyAxis`
+2. ``P^T = softmax(S^T)`` down the rows (:class:`~rooftile.hdl.isa.KeyAxis`
    ``ROWS``): the vector unit writes one scratchpad-B entry per key, one lane per query,
    which is the B operand of the next step as it stands.
 3. ``O^T = V^T @ P^T``: value dimensions down the rows, queries across the columns, keys

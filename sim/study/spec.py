@@ -71,7 +71,7 @@ class StudySpec:
     machines : tuple of str
         Presets the full-size ops are extrapolated to.
     max_context, max_width, max_head_dim, max_instances : int
-        Scaling limits (see :func:`~rooftile.sim.study.run.schedules.lower_layer`).
+        Scaling limits (see :func:`~rooftile.sim.study.schedules.lower_layer`).
     seed : int
         Seeds the operands and the MoE routing sample.
     simulator : str
