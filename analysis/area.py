@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 from fractions import Fraction
 
 from ..hdl.errors import one_of, positive_int
-from ..hdl.params import ATTENTION_UNIT_PRESETS
+from ..hdl.params import ATTENTION_UNIT_PRESETS, MAX_RATE_DENOMINATOR
 
 __all__ = [
     "PROCESS_NODE", "LOGIC_DENSITY_MTR_PER_MM2", "LAYOUT_OVERHEAD", "ADDER_UM2_PER_BIT",
@@ -473,9 +473,11 @@ def _more_bandwidth(config, budget: float, clock_Hz: float) -> IsoAreaAlternativ
         note = (f"capped at one DRAM word per cycle ({config.dram_word_bytes} bytes), "
                 f"TileConfig's limit")
     while True:
-        candidate = config.replace(dram_bytes_per_cycle=bandwidth)
+        # TileConfig takes denominators up to 2**12 only: round to the nearest such.
+        candidate = config.replace(
+            dram_bytes_per_cycle=bandwidth.limit_denominator(MAX_RATE_DENOMINATOR))
         area = tile_area(candidate, clock_Hz)
-        # limit_denominator in TileConfig may round up past the budget: step back.
+        # The rounding may go up past the budget: step back.
         if area.total <= budget or bandwidth <= config.dram_bytes_per_cycle:
             return IsoAreaAlternative(candidate, area, budget - area.total, note)
         bandwidth -= Fraction(1, 4096)

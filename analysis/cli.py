@@ -8,6 +8,7 @@ The ``rooftile`` console script (``sim/cli.py``) mounts these as subcommands thr
 """
 
 import argparse
+import math
 import json
 import sys
 from pathlib import Path
@@ -35,6 +36,17 @@ TILE = "tile"
 DPI = 120
 
 
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite real number (inf and nan name no setting)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
 def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``rooftile roofline`` to ``parser``."""
     parser.add_argument("--model", metavar="NAME", default="deepseek-v3",
@@ -42,7 +54,7 @@ def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hw", metavar="NAME", default="h100",
                         help=f"hardware preset, one of: {', '.join(HARDWARE)}, or '{TILE}' for a rooftile "
                         "tile of the default TileConfig (default: %(default)s)")
-    parser.add_argument("--clock-hz", metavar="HZ", type=float, default=1e9,
+    parser.add_argument("--clock-hz", metavar="HZ", type=_finite, default=1e9,
                         help=f"clock of --hw {TILE} (default: %(default)g)")
     parser.add_argument("--phase", choices=PHASES, default="decode", help="(default: %(default)s)")
     parser.add_argument("--batch", metavar="N", type=int, default=64,
@@ -66,7 +78,7 @@ def add_roofline_arguments(parser: argparse.ArgumentParser) -> None:
                         "ignored by MHA/GQA models) (default: %(default)s)")
     parser.add_argument("--seed", metavar="SEED", type=int, default=0,
                         help="seed of the MoE routing sample (default: %(default)s)")
-    parser.add_argument("--skew", metavar="SIGMA", type=float, default=0.0,
+    parser.add_argument("--skew", metavar="SIGMA", type=_finite, default=0.0,
                         help="std of the per-expert logit bias of the routing sample, 0 = uniform "
                         "(default: %(default)s)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=Path("results/roofline"),
@@ -196,9 +208,9 @@ def add_claims_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interconnect", metavar="NAME", default="nvlink5",
                         help=f"link of the TPOT and B_SLO claims, one of: {', '.join(INTERCONNECTS)} "
                         "(default: %(default)s)")
-    parser.add_argument("--tpot-ms", metavar="MS", type=float, default=50.0,
+    parser.add_argument("--tpot-ms", metavar="MS", type=_finite, default=50.0,
                         help="TPOT target of B_SLO, a chosen value, not the paper's (default: %(default)s)")
-    parser.add_argument("--zipf", metavar="S", type=float, default=1.0,
+    parser.add_argument("--zipf", metavar="S", type=_finite, default=1.0,
                         help="Zipf exponent of the expert-popularity sample, 0 = uniform (default: %(default)s)")
     parser.add_argument("--seed", metavar="SEED", type=int, default=0,
                         help="seed of the routing sample and expert placement (default: %(default)s)")

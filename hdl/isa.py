@@ -30,6 +30,8 @@ from amaranth.hdl import Shape
 from amaranth.lib import data, enum
 from amaranth.utils import ceil_log2
 
+from .errors import InputError
+
 from .fixed_point import SCALE_BITS, SHIFT_BITS
 
 __all__ = ["Opcode", "Target", "KeyAxis", "DEPENDENCY_FLAGS", "Dependencies", "LoadArgs",
@@ -281,15 +283,38 @@ def assemble(config, commands, what="the program"):
 
     Raises
     ------
-    ValueError
-        More instructions than ``config.program_depth``, naming ``what`` needs them.
+    InputError
+        More instructions than ``config.program_depth``, naming ``what`` needs them, or
+        a transfer that reaches past the end of DRAM, a scratchpad or the accumulator
+        (the hardware would wrap its address silently).
     """
     commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
     commands.append(("FINISH", (), {}))
     if len(commands) > config.program_depth:
-        raise ValueError(f"{what} needs {len(commands)} instructions, program_depth is "
+        raise InputError(f"{what} needs {len(commands)} instructions, program_depth is "
                          f"{config.program_depth}")
+    for index, (op, _, args) in enumerate(commands):
+        _check_ranges(config, index, op, dict(args))
     return commands, [encode(config, op, deps, **dict(args)) for op, deps, args in commands]
+
+
+def _check_ranges(config, index, opcode, args):
+    """Every address a LOAD or STORE touches lies inside its memories."""
+    if opcode not in ("LOAD", "STORE"):
+        return
+    rows, stride = args.get("rows", 1), args.get("stride", 0)
+    spans = [("dram_addr", "DRAM", config.dram_depth, args.get("dram_addr", 0),
+              (rows - 1) * stride + 1)]
+    if opcode == "LOAD":
+        spans.append(("sp_addr", "the scratchpad", config.sp_depth, args.get("sp_addr", 0), rows))
+    else:
+        spans.append(("acc_addr", "the accumulator", config.acc_depth,
+                      args.get("acc_addr", 0), rows))
+    for field, memory, depth, first, count in spans:
+        if first < 0 or first + count > depth:
+            raise InputError(f"instruction {index} ({opcode}) reaches {memory} entries "
+                             f"{first}..{first + count - 1} through {field}; {memory} has "
+                             f"entries 0..{depth - 1}")
 
 
 def decode(config, word):

@@ -13,7 +13,7 @@ from fractions import Fraction
 from .errors import InputError, InputTypeError, integer, positive_float
 
 __all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
-           "ATTENTION_UNIT_PRESETS", "operand_range"]
+           "ATTENTION_UNIT_PRESETS", "MAX_RATE_DENOMINATOR", "operand_range", "rational"]
 
 #: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
 #: clear error instead of silently running output-stationary.
@@ -31,6 +31,41 @@ DATA_WIDTHS = (8, 16)
 #: all banks of a stack against its pins.
 ATTENTION_UNIT_PRESETS = {"logic-die": (Fraction(4), Fraction(8)),
                           "bank-level": (Fraction(16), Fraction(1))}
+
+
+#: Largest denominator of a DRAM rate: the token bucket counts bytes in steps of
+#: 1/MAX_RATE_DENOMINATOR.
+MAX_RATE_DENOMINATOR = 1 << 12
+
+
+def rational(field, value):
+    """``value`` (a Fraction, an int, a float or a string such as ``"7/4"``) as an exact
+    Fraction whose denominator the DRAM model can count in.
+
+    Raises
+    ------
+    InputTypeError
+        Not a number.
+    InputError
+        Not finite, a zero denominator, or a denominator above
+        :data:`MAX_RATE_DENOMINATOR` (the nearest allowed value is named; nothing is
+        rounded silently).
+    """
+    try:
+        # A float's decimal text is what the user wrote (0.3 -> 3/10), not its binary value.
+        exact = Fraction(repr(value) if isinstance(value, float) else value)
+    except ZeroDivisionError:
+        raise InputError(f"{field} must not divide by zero, got {value!r}") from None
+    except (TypeError, ValueError):
+        raise InputTypeError(f"{field} must be a number such as 2, 1.75 or 7/4, "
+                             f"got {value!r}") from None
+    if exact.denominator > MAX_RATE_DENOMINATOR:
+        nearest = exact.limit_denominator(MAX_RATE_DENOMINATOR)
+        raise InputError(f"{field}={value} needs a denominator above {MAX_RATE_DENOMINATOR}; "
+                         f"allowed are rationals with a denominator up to "
+                         f"{MAX_RATE_DENOMINATOR}; the nearest is "
+                         f"{nearest}")
+    return exact
 
 
 def operand_range(data_width):
@@ -171,11 +206,7 @@ class TileConfig:
                 f"products of {self.data_width}-bit operands (worst sum {worst}); "
                 f"allowed: acc_width >= {self.min_acc_width} or max_reduction <= "
                 f"{(2 ** (self.acc_width - 1) - 1) // self.max_product}")
-        try:
-            bandwidth = Fraction(self.dram_bytes_per_cycle).limit_denominator(1 << 12)
-        except (TypeError, ValueError):
-            raise InputTypeError(f"dram_bytes_per_cycle must be a number, "
-                            f"got {self.dram_bytes_per_cycle!r}") from None
+        bandwidth = rational("dram_bytes_per_cycle", self.dram_bytes_per_cycle)
         if bandwidth <= 0 or bandwidth > self.dram_word_bytes:
             raise InputError(f"dram_bytes_per_cycle must be > 0 and <= one DRAM word "
                              f"({self.dram_word_bytes} bytes), got {self.dram_bytes_per_cycle!r}")

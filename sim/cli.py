@@ -2,7 +2,6 @@
 
 import argparse
 import sys
-from fractions import Fraction
 
 import numpy as np
 
@@ -39,6 +38,11 @@ def add_tile_arguments(parser):
                        metavar="ENTRIES", help="scratchpad entries (default: %(default)s)")
     group.add_argument("--acc-depth", type=_positive, default=default.acc_depth,
                        metavar="ROWS", help="accumulator rows (default: %(default)s)")
+    group.add_argument("--acc-width", type=_positive, default=default.acc_width,
+                       metavar="BITS", help="signed accumulator width (default: %(default)s)")
+    group.add_argument("--max-reduction", type=_positive, default=default.max_reduction,
+                       metavar="K", help="longest reduction accumulated without overflow "
+                                         "(default: %(default)s)")
 
 
 def add_problem_arguments(parser, *, m, k, n):
@@ -65,6 +69,7 @@ def add_simulation_arguments(parser):
 def tile_config(args):
     from ..hdl.params import TileConfig
     return TileConfig(rows=args.rows, cols=args.cols, data_width=args.data_width,
+                      acc_width=args.acc_width, max_reduction=args.max_reduction,
                       sp_depth=args.sp_depth, acc_depth=args.acc_depth)
 
 
@@ -133,7 +138,10 @@ def add_study_arguments(parser):
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file with [tile] and [study] tables (see README)")
     parser.add_argument("--out", metavar="DIR",
-                        help="results folder (default: results/study-<UTC time>)")
+                        help="results folder (default: results/study-<UTC time>); written "
+                             "completely or not at all")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists and is not empty")
     group = parser.add_argument_group("workloads")
     group.add_argument("--models", nargs="+", choices=sorted(MODELS), metavar="MODEL",
                        help="models to run (default: llama-2-7b llama-3-70b deepseek-v3); "
@@ -202,7 +210,7 @@ def run_study_command(args):
     def progress(message):
         print(message, flush=True)
     run_study(spec, out, progress=progress, verdict=not args.no_verdict,
-              comparison=not args.verdict_only)
+              comparison=not args.verdict_only, overwrite=args.overwrite)
     return 0
 
 
@@ -230,7 +238,7 @@ def build_parser():
                     "bit-exactly with numpy and print the performance counters against "
                     "the analytical tile model.")
     add_problem_arguments(gemm, m=32, k=128, n=32)
-    gemm.add_argument("--dram-bytes-per-cycle", type=Fraction, default=Fraction(4),
+    gemm.add_argument("--dram-bytes-per-cycle", default="4",
                       metavar="BYTES", help="DRAM bandwidth, e.g. 2 or 7/4 "
                                             "(default: %(default)s)")
     gemm.add_argument("--dram-latency", type=_positive, default=32, metavar="CYCLES",

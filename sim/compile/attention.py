@@ -44,7 +44,7 @@ from ..model import golden
 from ..model.tile_model import predict_program
 from ..run.pipeline import random_operands
 from .gemm import tile_job
-from .packing import block_columns, unpack_lanes
+from .packing import block_columns, operand, unpack_lanes
 
 __all__ = ["AttentionShape", "AttentionProgram", "compile_attention"]
 
@@ -113,6 +113,10 @@ class AttentionProgram:
     top = "tile"
 
     def job(self, config, q, k, v):
+        s = self.shape
+        q = operand(config, "q", q, (s.instances, s.queries, s.key_dim))
+        k = operand(config, "k", k, (s.instances, s.context, s.key_dim))
+        v = operand(config, "v", v, (s.instances, s.context, s.value_dim))
         return tile_job(config, self, self.dram_image(config, q, k, v))
 
     def predict(self, config):

@@ -26,7 +26,7 @@ from ...hdl.isa import assemble
 from ..model import golden
 from ..model.tile_model import cycle_bound, predict_program
 from ..run.pipeline import random_operands
-from .packing import block_columns, unpack_lanes
+from .packing import block_columns, operand, unpack_lanes
 
 __all__ = ["GemmProgram", "compile_gemm", "tile_job"]
 
@@ -81,6 +81,8 @@ class GemmProgram:
                 + block_columns(np.asarray(b).T, config.cols, dw, self.b_base))
 
     def job(self, config, a, b):
+        m, k, n = self.shape
+        a, b = operand(config, "a", a, (m, k)), operand(config, "b", b, (k, n))
         return tile_job(config, self, self.dram_image(config, a, b))
 
     def random_operands(self, config, rng):

@@ -12,6 +12,7 @@ import numpy as np
 from ..model import golden
 from ..model.array_model import predict_cycles
 from ..run.pipeline import random_operands
+from .packing import operand
 
 __all__ = ["MatmulProgram", "compile_matmul", "plan_matmul"]
 
@@ -38,16 +39,8 @@ class MatmulProgram:
         ValueError
             Operands of another shape or outside the signed operand range.
         """
-        a, b = np.asarray(a), np.asarray(b)
         m, k, n = self.shape
-        if a.shape != (m, k) or b.shape != (k, n):
-            raise ValueError(f"this program multiplies a[{m}, {k}] @ b[{k}, {n}], got "
-                             f"shapes {a.shape} and {b.shape}")
-        low, high = config.operand_range
-        for name, x in (("a", a), ("b", b)):
-            if x.min() < low or x.max() > high:
-                raise ValueError(f"{name} has values outside the signed {config.data_width}-bit "
-                                 f"range [{low}, {high}]")
+        a, b = operand(config, "a", a, (m, k)), operand(config, "b", b, (k, n))
         m_blocks, n_blocks = _blocks(m, config.rows), _blocks(n, config.cols)
         a_pad = np.zeros((m_blocks * config.rows, k), dtype=np.int64)
         a_pad[:m] = a

@@ -3,7 +3,34 @@ the RTL about bit positions."""
 
 import numpy as np
 
-__all__ = ["pack_lanes", "unpack_lanes", "pack_struct", "block_columns"]
+from ...hdl.errors import InputError, InputTypeError
+
+__all__ = ["pack_lanes", "unpack_lanes", "pack_struct", "block_columns", "operand"]
+
+
+def operand(config, name, values, shape):
+    """``values`` as an int64 array of ``shape`` whose every value the tile's signed
+    operands hold; checked before anything is packed or simulated.
+
+    Raises
+    ------
+    InputTypeError
+        Not integers (floats would be truncated, NaN would read as zero).
+    InputError
+        Another shape, or a value outside the operand range (the RTL would wrap it).
+    """
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise InputTypeError(f"operand {name} must hold integers, got dtype {array.dtype}")
+    if array.shape != tuple(shape):
+        raise InputError(f"operand {name} must have shape {tuple(shape)} for this program, "
+                         f"got {array.shape}")
+    low, high = config.operand_range
+    if array.size and (array.min() < low or array.max() > high):
+        raise InputError(f"operand {name} has values outside the signed "
+                         f"{config.data_width}-bit range [{low}, {high}]: min {array.min()}, "
+                         f"max {array.max()}")
+    return array.astype(np.int64)
 
 
 def pack_lanes(values, width):

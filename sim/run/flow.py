@@ -1,8 +1,17 @@
 """Amaranth -> Verilog -> cocotb runner -> simulator, with builds cached per configuration.
 
 A build lives in ``<cache>/<top>-<simulator>-<config digest>-<source digest>/``; the cache
-root is ``$ROOFTILE_CACHE`` or ``~/.cache/rooftile``. A second :func:`build` of the same
-configuration finds the compiled simulator and does not regenerate or recompile anything.
+root is ``$ROOFTILE_CACHE`` or ``~/.cache/rooftile`` (made absolute). A second
+:func:`build` of the same configuration finds the compiled simulator and does not
+regenerate or recompile anything.
+
+The cache is safe to share between processes and survives faults: a build holds a lock
+per key, is made in a private folder and published by one atomic rename, with a stamp
+written last that records what was built and the checksums of the Verilog and the
+simulator binary. A folder without a valid stamp, or whose files no longer match it (a
+killed build, a truncated binary), is reported in one line and rebuilt. A finished
+build is only read, so a read-only cache works. The key covers the installation that
+builds (cocotb's and Verilator's paths), since a build links against both.
 
 :func:`run` executes a batch of jobs in one simulator start (each start costs about a
 second), passing them to the cocotb testbench as a JSON file: the testbench runs them
@@ -10,18 +19,21 @@ with no Python per clock cycle and writes a JSON file of results back.
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import importlib.metadata
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ...hdl.errors import InputTypeError, RooftileError, one_of
+from ...hdl.errors import InputError, InputTypeError, RooftileError, one_of
 from ...hdl.params import TileConfig
 from .simulators import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
 
@@ -54,7 +66,20 @@ class SimulationError(RooftileError, RuntimeError):
 
 
 def cache_root():
-    return Path(os.environ.get("ROOFTILE_CACHE", Path.home() / ".cache" / "rooftile"))
+    """The cache folder, absolute: ``$ROOFTILE_CACHE`` (relative to the working directory
+    when relative; unset or empty means the default) or ``~/.cache/rooftile``.
+
+    Raises
+    ------
+    InputError
+        The path exists and is not a folder.
+    """
+    root = os.environ.get("ROOFTILE_CACHE") or Path.home() / ".cache" / "rooftile"
+    root = Path(root).expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"ROOFTILE_CACHE={str(root)!r} is not a folder; set it to a folder "
+                         f"path (it is created if missing) or unset it for ~/.cache/rooftile")
+    return root
 
 
 #: Verilator options beyond the runner's own; part of the build-cache key.
@@ -83,6 +108,12 @@ def _source_digest():
     h.update(" ".join(VERILATOR_ARGS + ICARUS_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
+    # A build links against files of this installation (cocotb's verilator.cpp and VPI
+    # library): another venv, or a deleted one, must not reuse it.
+    import cocotb
+    import verilator
+    for package in (cocotb, verilator):
+        h.update(str(Path(package.__file__).parent.resolve()).encode())
     return h.hexdigest()[:10]
 
 
@@ -132,69 +163,171 @@ def _verilator_config(verilog, top):
     return "\n".join(lines) + "\n"
 
 
+#: Name of the stamp a finished build writes last.
+STAMP = "stamp.json"
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _binary(top, simulator):
+    """The compiled simulator inside a build folder."""
+    return Path("sim") / (top if simulator == "verilator" else "sim.vvp")
+
+
+def _stamp_problem(directory, top, simulator):
+    """Why ``directory`` is not a usable build, or None when its stamp and files match."""
+    stamp = directory / STAMP
+    if not stamp.exists():
+        return "no stamp (a build that did not finish)"
+    try:
+        recorded = json.loads(stamp.read_text())
+        files = recorded["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable stamp"
+    for name in (f"{top}.v", str(_binary(top, simulator))):
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != files.get(name):
+            return f"{name} does not match its checksum (truncated or overwritten)"
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock on ``path`` (created if missing), released on exit or death."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _compile(config, top, simulator, waves, directory):
+    """Generate Verilog and compile the simulator into ``directory``; return seconds
+    ``(generate, compile)``."""
+    from amaranth.back import verilog
+    from cocotb_tools.runner import get_runner
+
+    from ...hdl.dram import STORAGE_VERILOG
+    began = time.perf_counter()
+    (directory / "config.json").write_text(json.dumps(config.to_json(), indent=1))
+    factory, _ = TOPS[top]
+    text = verilog.convert(factory(config), name=top, emit_src=False)
+    text += STORAGE_VERILOG  # Verilog primitives the designs instantiate
+    verilog_path = directory / f"{top}.v"
+    verilog_path.write_text(text)
+    sources = [verilog_path]
+    if simulator == "verilator":
+        (directory / "ports.vlt").write_text(_verilator_config(text, top))
+        sources.append(directory / "ports.vlt")
+        build_args = list(VERILATOR_ARGS) + (["--trace-fst"] if waves else [])
+    else:
+        build_args = list(ICARUS_ARGS)
+    generated = time.perf_counter()
+    log = directory / "build.log"
+    try:
+        get_runner(simulator).build(
+            sources=sources, hdl_toplevel=top, build_dir=directory / "sim",
+            build_args=build_args, timescale=("1ns", "1ps"), waves=waves, log_file=log)
+    except (RuntimeError, SystemExit) as error:
+        raise BuildError(f"{simulator} build of {top} failed ({error}); end of its log:\n"
+                         f"{_tail(log)}") from None
+    return generated - began, time.perf_counter() - generated
+
+
 def build(config, top="harness", *, simulator="verilator", waves=False):
     """Return a (cached) simulator build of ``top`` for ``config``.
 
     Raises
     ------
-    ValueError
-        Unknown ``top`` or ``simulator`` (before any work starts).
+    InputError
+        Unknown ``top`` or ``simulator``, or a cache path that is not a folder (before
+        any work starts).
     SimulatorMissing
         The simulator is not installed.
     BuildError
-        Verilog generation succeeded but the simulator build failed.
+        Verilog generation succeeded but the simulator build failed (nothing is
+        published; the next call tries again).
     """
     if not isinstance(config, TileConfig):
         raise InputTypeError(f"config must be a TileConfig, got {config!r}")
     one_of("top", top, TOPS)
     prepare_simulator(simulator)
-    from cocotb_tools.runner import get_runner
-
     name = f"{top}-{simulator}{'-waves' if waves else ''}-{config.digest}-{_source_digest()}"
-    directory = cache_root() / name
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(config.to_json(), indent=1))
-    verilog_path = directory / f"{top}.v"
-    stamp = directory / "built.stamp"
-    began = time.perf_counter()
-    if not (stamp.exists() and verilog_path.exists()):
-        from amaranth.back import verilog
-        factory, _ = TOPS[top]
-        from ...hdl.dram import STORAGE_VERILOG
-        text = verilog.convert(factory(config), name=top, emit_src=False)
-        text += STORAGE_VERILOG  # Verilog primitives the designs instantiate
-        _write_if_changed(verilog_path, text)
-        _write_if_changed(directory / "ports.vlt", _verilator_config(text, top))
-    generated = time.perf_counter()
+    root = cache_root()
+    directory = root / name
 
-    sources = [verilog_path]
-    build_args = []
-    if simulator == "verilator":
-        sources.append(directory / "ports.vlt")
-        build_args = list(VERILATOR_ARGS)
-        if waves:
-            build_args.append("--trace-fst")
-    else:
-        build_args = list(ICARUS_ARGS)
-    runner = get_runner(simulator)
-    log = directory / "build.log"
+    def finished(generate_s=0.0, compile_s=0.0):
+        return Build(top, config, simulator, waves, directory, generate_s, compile_s)
+
+    if directory.exists() and _stamp_problem(directory, top, simulator) is None:
+        return finished()     # read only: works in a read-only cache
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f".{name}.lock"):
+        problem = (_stamp_problem(directory, top, simulator) if directory.exists()
+                   else None)
+        if directory.exists() and problem is None:
+            return finished()   # another process built it while we waited
+        if problem:
+            print(f"rooftile: rebuilding {directory}: {problem}", file=sys.stderr)
+            shutil.rmtree(directory)
+        for stale in root.glob(f".{name}.*.building"):   # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".building", dir=root))
+        try:
+            generate_s, compile_s = _compile(config, top, simulator, waves, private)
+            files = [f"{top}.v", str(_binary(top, simulator))]
+            (private / STAMP).write_text(json.dumps({
+                "top": top, "simulator": simulator,
+                "simulator_version": simulator_version(simulator),
+                "config": config.to_json(),
+                "sha256": {f: _sha256(private / f) for f in files}}, indent=1))
+            os.rename(private, directory)
+        except BaseException:
+            shutil.rmtree(private, ignore_errors=True)
+            raise
+    return finished(generate_s, compile_s)
+
+
+#: Peak memory of one cold tile build (Verilog generation, Verilator, C++ compile of
+#: the default study's 8x8 tile), measured by ``python scripts/bench_build.py``; parallel
+#: builds are limited so that they fit the memory the machine has free.
+BUILD_PEAK_MIB = 1100
+
+
+def _available_mib():
+    """Memory the machine has free (MemAvailable), or None where /proc does not say."""
     try:
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=directory / "sim",
-                     build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
-                     log_file=log)
-    except (RuntimeError, SystemExit) as error:
-        raise BuildError(f"{simulator} build of {top} failed ({error}); "
-                         f"log {log}:\n{_tail(log)}") from None
-    compiled = time.perf_counter()
-    stamp.write_text(simulator_version(simulator) + "\n")
-    return Build(top, config, simulator, waves, directory,
-                 generate_s=generated - began, compile_s=compiled - generated)
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def build_workers(count, workers=None):
+    """How many builds to run at once: at most ``workers`` (default: the cores) and as
+    many as fit the free memory at :data:`BUILD_PEAK_MIB` each, at least one."""
+    limit = workers or os.cpu_count() or 1
+    free = _available_mib()
+    if free is not None:
+        limit = min(limit, free // BUILD_PEAK_MIB)
+    return max(1, min(count, limit))
 
 
 def build_many(configs, top="tile", *, simulator="verilator", workers=None):
-    """Build several configurations at once, one process each, up to the machine's
-    cores, so a study pays for its cold builds in parallel; :func:`build` then finds
-    them in the cache. Returns the number of distinct configurations.
+    """Build several configurations at once, one process each (:func:`build_workers`),
+    so a study pays for its cold builds in parallel; :func:`build` then finds them in
+    the cache. Returns the number of distinct configurations.
 
     Raises
     ------
@@ -202,7 +335,7 @@ def build_many(configs, top="tile", *, simulator="verilator", workers=None):
         The first build that failed.
     """
     unique = list({config.digest: config for config in configs}.values())
-    workers = min(len(unique), workers or os.cpu_count() or 1)
+    workers = build_workers(len(unique), workers)
     if workers <= 1:
         for config in unique:
             build(config, top, simulator=simulator)
@@ -218,8 +351,10 @@ def build_many(configs, top="tile", *, simulator="verilator", workers=None):
 def run(build, jobs, *, keep=False):
     """Run ``jobs`` (JSON-able dicts, testbench specific) in one simulator start.
 
-    Returns the list of per-job result dicts. With waves enabled or ``keep``, the run
-    folder (``dump.fst``, ``sim.log``) is kept and its path is in each result's ``run_dir``.
+    The run folder is private and outside the cache (which may be read-only). Returns
+    the list of per-job result dicts. With waves enabled or ``keep``, the run folder
+    (``dump.fst``, ``sim.log``) is kept and its path is in each result's ``run_dir``;
+    otherwise it is removed, also when the run fails (the error carries the log's end).
 
     Raises
     ------
@@ -230,36 +365,37 @@ def run(build, jobs, *, keep=False):
     from cocotb_tools.runner import get_runner
 
     prepare_simulator(build.simulator)
-    runs = build.directory / "runs"
-    runs.mkdir(exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(dir=runs))
-    jobs_path, results_path = run_dir / "jobs.json", run_dir / "results.json"
-    jobs_path.write_text(json.dumps(jobs))
-    runner = get_runner(build.simulator)
-    log = run_dir / "sim.log"
-    results_xml = run_dir / "results.xml"
+    run_dir = Path(tempfile.mkdtemp(prefix=f"rooftile-{build.top}-run-"))
+    kept = keep or build.waves
     try:
-        runner.test(
-            test_module=build.test_module, hdl_toplevel=build.top,
-            hdl_toplevel_lang="verilog", build_dir=build.directory / "sim",
-            test_dir=run_dir, results_xml=str(results_xml), waves=build.waves,
-            timescale=("1ns", "1ps"), log_file=log,
-            extra_env={"ROOFTILE_CONFIG": json.dumps(build.config.to_json()),
-                       "ROOFTILE_JOBS": str(jobs_path),
-                       "ROOFTILE_RESULTS": str(results_path)})
-        _, failed = get_results(results_xml)
-    except (RuntimeError, SystemExit) as error:
-        raise SimulationError(f"{build.simulator} run of {build.top} did not complete "
-                              f"({error}); log {log}:\n{_tail(log)}") from None
-    if failed or not results_path.exists():
-        raise SimulationError(f"testbench {build.test_module} failed; log {log}:\n{_tail(log)}")
-    results = json.loads(results_path.read_text())
-    for result in results:
-        if "error" in result:
-            raise SimulationError(result["error"])
-    if keep or build.waves:
+        jobs_path, results_path = run_dir / "jobs.json", run_dir / "results.json"
+        jobs_path.write_text(json.dumps(jobs))
+        log = run_dir / "sim.log"
+        results_xml = run_dir / "results.xml"
+        try:
+            get_runner(build.simulator).test(
+                test_module=build.test_module, hdl_toplevel=build.top,
+                hdl_toplevel_lang="verilog", build_dir=build.directory / "sim",
+                test_dir=run_dir, results_xml=str(results_xml), waves=build.waves,
+                timescale=("1ns", "1ps"), log_file=log,
+                extra_env={"ROOFTILE_CONFIG": json.dumps(build.config.to_json()),
+                           "ROOFTILE_JOBS": str(jobs_path),
+                           "ROOFTILE_RESULTS": str(results_path)})
+            _, failed = get_results(results_xml)
+        except (RuntimeError, SystemExit) as error:
+            raise SimulationError(f"{build.simulator} run of {build.top} did not complete "
+                                  f"({error}); end of its log:\n{_tail(log)}") from None
+        if failed or not results_path.exists():
+            raise SimulationError(f"testbench {build.test_module} failed; end of its log:\n"
+                                  f"{_tail(log)}")
+        results = json.loads(results_path.read_text())
         for result in results:
-            result["run_dir"] = str(run_dir)
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return results
+            if "error" in result:
+                raise SimulationError(result["error"])
+        if kept:
+            for result in results:
+                result["run_dir"] = str(run_dir)
+        return results
+    finally:
+        if not kept:
+            shutil.rmtree(run_dir, ignore_errors=True)

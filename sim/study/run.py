@@ -10,11 +10,15 @@ The analysis layer then extrapolates each op to full size on real machines
 (:mod:`rooftile.analysis.verdict`).
 """
 
+import contextlib
 import datetime
 import importlib.metadata
+import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -81,25 +85,92 @@ def _routing_rows(spec, layers):
             for layer in layers if layer.routing]
 
 
-def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True):
-    """Run ``spec`` and write its results folder; return the written paths by kind.
+def _remove_orphans(out):
+    """Remove the partial folders of killed runs into ``out`` (their process is gone)."""
+    for partial in out.parent.glob(f".{out.name}.*.partial"):
+        pid = partial.name[len(out.name) + 2:].split(".")[0]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:
+            pass    # another user's live process
 
-    ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.study.verdict`);
-    ``comparison=False`` writes only the verdict's files.
+
+@contextlib.contextmanager
+def _results_folder(out_dir, overwrite):
+    """A private folder beside ``out_dir`` to write into, renamed to ``out_dir`` when the
+    body finishes and removed when it fails: a results folder is complete or absent.
 
     Raises
     ------
     StudyError
-        A workload whose scaled ops do not fit the tile or a variant (raised before any
-        build), or an output that differs from the numpy golden model.
+        ``out_dir`` is a file, is a non-empty folder and ``overwrite`` is false, or its
+        parent cannot be written (checked before any work).
     """
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise StudyError(f"--out {out_dir} is a file; name a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise StudyError(f"--out {out_dir} is not empty; name a new folder, or pass "
+                         f"--overwrite to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(out)
+        private = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.",
+                                        suffix=".partial", dir=out.parent))
+    except OSError as error:
+        raise StudyError(f"cannot write the results folder {out_dir}: {error}") from None
+    try:
+        yield private
+        if out.exists():
+            old = out.with_name(f".{out.name}.replaced")
+            os.rename(out, old)
+            os.rename(private, out)
+            shutil.rmtree(old)
+        else:
+            os.rename(private, out)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+
+
+def _within(paths, private, out):
+    """``paths`` written into ``private``, as they are after the rename to ``out``."""
+    return {kind: Path(out) / Path(path).relative_to(private) for kind, path in paths.items()}
+
+
+def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True,
+              overwrite=False):
+    """Run ``spec`` and write its results folder; return the written paths by kind.
+
+    ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.study.verdict`);
+    ``comparison=False`` writes only the verdict's files. The folder appears complete
+    or not at all; an existing non-empty one is replaced only with ``overwrite``.
+
+    Raises
+    ------
+    StudyError
+        A bad ``out_dir``, a workload whose scaled ops do not fit the tile or a variant
+        (raised before any build), or an output that differs from the numpy golden model.
+    """
+    with _results_folder(out_dir, overwrite) as private:
+        paths = _run_study(spec, private, out_dir, progress, verdict, comparison)
+    return _within(paths, private, Path(out_dir).absolute())
+
+
+def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
     began = time.perf_counter()
     layers = [lower_workload(spec, w) for w in spec.workloads]
     every = [op for layer in layers for op in layer.scaled]
     programs = compile_scaled(spec.config, every)
     progress(f"study: {len(spec.workloads)} workloads, {len(every)} ops, "
              f"{len(programs)} distinct programs")
-    all_variants = variants(spec.config) if verdict else []
+    try:
+        all_variants = variants(spec.config) if verdict else []
+    except ValueError as error:
+        raise StudyError(f"the verdict's variants of this tile cannot be built: {error} "
+                         f"(--no-verdict skips the verdict)") from None
     variant_programs = compile_variants(all_variants, layers)
     configs = [spec.config] + [variant.config for variant in all_variants]
     progress(f"building {len({c.digest for c in configs})} configurations "
@@ -132,7 +203,7 @@ def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True):
             report = paths["report"]
             report.write_text(report.read_text() + "\n" + text + "\n")
     written = "report.md" if comparison else "verdict.md"
-    progress(f"study: wrote {Path(out_dir) / written} "
+    progress(f"study: wrote {Path(final_dir) / written} "
              f"({time.perf_counter() - began:.0f} s; "
              f"{'all outputs bit-exact' if not bad else f'{len(bad)} outputs WRONG'})")
     if bad:

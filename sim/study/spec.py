@@ -10,7 +10,7 @@ from ...analysis.hardware import HARDWARE, get_hardware
 from ...analysis.models import MODELS
 from ...analysis.ops import MLA_EXECUTION_ORDERS
 from ...hdl.errors import InputError
-from ...hdl.params import TileConfig
+from ...hdl.params import AttentionUnit, TileConfig
 from ..run.simulators import SIMULATORS
 
 __all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "balanced_tile",
@@ -138,6 +138,58 @@ def default_spec(**changes):
     return StudySpec(**spec)
 
 
+#: The type each ``[study]`` key of a TOML file must have (lists: of that type).
+_STUDY_KEYS = {"models": [str], "batches": [int], "machines": [str], "context": int,
+               "dtype": str, "ep_devices": int, "attention": str, "max_context": int,
+               "max_width": int, "max_head_dim": int, "max_instances": int, "seed": int,
+               "simulator": str}
+_TYPE_NAMES = {str: "a string", int: "an integer"}
+
+
+def _checked(path, table, key, value):
+    """``value`` of ``[table] key`` if it has the type :data:`_STUDY_KEYS` names."""
+    wanted = _STUDY_KEYS[key]
+    if isinstance(wanted, list):
+        (item,) = wanted
+        if not isinstance(value, list) or not all(
+                isinstance(v, item) and not isinstance(v, bool) for v in value):
+            example = {"models": '["llama-2-7b"]', "machines": '["h100"]'}.get(key, "[1, 16]")
+            raise StudyError(f"{path}: [{table}] {key} must be a list of "
+                             f"{'strings' if item is str else 'integers'}, e.g. "
+                             f"{key} = {example}; got {value!r}")
+        return tuple(value)
+    if not isinstance(value, wanted) or isinstance(value, bool):
+        raise StudyError(f"{path}: [{table}] {key} must be {_TYPE_NAMES[wanted]}, "
+                         f"got {value!r}")
+    return value
+
+
+def _tile_config(path, tile, dtype):
+    """The TileConfig of a ``[tile]`` table: ``balanced_to`` a machine (the bandwidth
+    follows from its ridge point) or every field given."""
+    fields = {f.name for f in dataclasses.fields(TileConfig)}
+    unknown = set(tile) - fields - {"balanced_to"}
+    if unknown:
+        raise StudyError(f"{path}: unknown [tile] keys {sorted(unknown)}; allowed: "
+                         f"balanced_to, {', '.join(sorted(fields))}")
+    tile = dict(tile)
+    balanced_to = tile.pop("balanced_to", None)
+    if balanced_to is not None and "dram_bytes_per_cycle" in tile:
+        raise StudyError(f"{path}: [tile] balanced_to sets dram_bytes_per_cycle from the "
+                         f"machine's ridge point; give one of the two, not both")
+    unit = tile.pop("attention_unit", None)
+    try:
+        if unit is not None:
+            if not isinstance(unit, dict):
+                raise StudyError(f"{path}: [tile.attention_unit] must be a table, got {unit!r}")
+            tile["attention_unit"] = AttentionUnit(**unit)
+        if balanced_to is not None or "dram_bytes_per_cycle" not in tile:
+            return balanced_tile(balanced_to or "h100", dtype, **tile)
+        return TileConfig(**tile)
+    except (TypeError, ValueError) as error:
+        raise StudyError(f"{path}: [tile]: {error}") from None
+
+
 def load_spec(path, **overrides):
     """Read a study from a TOML file: a ``[tile]`` table of TileConfig fields (or
     ``balanced_to = "h100"`` to set the bandwidth from a machine's ridge), a ``[study]``
@@ -146,37 +198,29 @@ def load_spec(path, **overrides):
     Raises
     ------
     StudyError
-        An unreadable file or unknown keys, naming them and the allowed ones.
+        An unreadable file, unknown keys or values of the wrong type, naming the key,
+        the value and what is allowed.
     """
     try:
-        text = Path(path).read_text()
-        document = tomllib.loads(text)
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise StudyError(f"cannot read study file {path}: {error}") from None
     unknown = set(document) - {"tile", "study"}
     if unknown:
         raise StudyError(f"{path}: unknown tables {sorted(unknown)}; allowed: tile, study")
-    tile = dict(document.get("tile", {}))
-    study = dict(document.get("study", {}))
-    fields = {f.name for f in dataclasses.fields(StudySpec)} - {"config", "workloads"}
-    allowed = fields | {"models", "batches"}
-    unknown = set(study) - allowed
+    for table in ("tile", "study"):
+        if not isinstance(document.get(table, {}), dict):
+            raise StudyError(f"{path}: {table} must be a table ([{table}]), "
+                             f"got {document[table]!r}")
+    study = document.get("study", {})
+    unknown = set(study) - set(_STUDY_KEYS)
     if unknown:
         raise StudyError(f"{path}: unknown [study] keys {sorted(unknown)}; allowed: "
-                         f"{', '.join(sorted(allowed))}")
-    balanced_to = tile.pop("balanced_to", None)
-    try:
-        if balanced_to or not tile:
-            config = balanced_tile(balanced_to or "h100", study.get("dtype", "fp8"), **tile)
-        else:
-            config = TileConfig.from_json(tile)
-    except (TypeError, ValueError) as error:
-        raise StudyError(f"{path}: [tile]: {error}") from None
+                         f"{', '.join(sorted(_STUDY_KEYS))}")
+    study = {key: _checked(path, "study", key, value) for key, value in study.items()}
+    config = _tile_config(path, document.get("tile", {}), study.get("dtype", "fp8"))
     models = study.pop("models", DEFAULT_MODELS)
     batches = study.pop("batches", DEFAULT_BATCHES)
-    for key in ("machines",):
-        if key in study:
-            study[key] = tuple(study[key])
     study.update(overrides)
     workloads = tuple(Workload(m, b) for m in models for b in batches)
     return StudySpec(config=config, workloads=workloads, **study)

@@ -23,9 +23,17 @@ def compile_variants(all_variants, layers):
     """
     every = [op for layer in layers for op in layer.scaled]
     attention = [op for op in every if op.attention]
-    return {variant.name: compile_scaled(variant.config,
-                                         attention if variant.unit else every)
-            for variant in all_variants if variant.role != "baseline"}
+    programs = {}
+    for variant in all_variants:
+        if variant.role == "baseline":
+            continue
+        try:
+            programs[variant.name] = compile_scaled(variant.config,
+                                                    attention if variant.unit else every)
+        except StudyError as error:
+            raise StudyError(f"verdict variant {variant.name}: {error}; the verdict runs "
+                             f"it beside the tile you chose (--no-verdict skips it)") from None
+    return programs
 
 
 def _layer_ops(spec, layer):

@@ -3,7 +3,8 @@ encoder refuses what the hardware would get wrong."""
 
 import pytest
 
-from rooftile.hdl.isa import (Instruction, KeyAxis, Opcode, Target, decode, encode,
+from rooftile.hdl.errors import InputError
+from rooftile.hdl.isa import (Instruction, KeyAxis, Opcode, Target, assemble, decode, encode,
                               softmax_command)
 from rooftile.hdl.params import TileConfig
 
@@ -77,3 +78,18 @@ def test_softmax_command_refuses_what_the_hardware_would_get_wrong(change, messa
         softmax_command(SMALL, **fields)
     with pytest.raises(TypeError, match="count must be an integer, got True"):
         softmax_command(SMALL, **{**fields, "count": True})
+
+
+def test_assemble_refuses_transfers_past_a_memory():
+    config = TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=8, dram_depth=100)
+    load = {"target": "A", "dram_addr": 90, "stride": 2, "sp_addr": 0, "rows": 6, "elems": 2}
+    with pytest.raises(InputError, match=r"instruction 0 \(LOAD\) reaches DRAM entries "
+                                         r"90\.\.100 through dram_addr; DRAM has entries 0\.\.99"):
+        assemble(config, [("LOAD", (), load)])
+    assemble(config, [("LOAD", (), {**load, "stride": 1})])        # 90..95 fits
+    with pytest.raises(InputError, match=r"scratchpad entries 12\.\.17"):
+        assemble(config, [("LOAD", (), {**load, "stride": 1, "sp_addr": 12})])
+    store = {"acc_addr": 6, "dram_addr": 0, "stride": 1, "rows": 3, "elems": 2}
+    with pytest.raises(InputError, match=r"instruction 1 \(STORE\) reaches the accumulator "
+                                         r"entries 6\.\.8"):
+        assemble(config, [("LOAD", (), {**load, "stride": 1}), ("STORE", (), store)])

@@ -28,7 +28,13 @@ def test_gemm_prints_counters_and_model(capsys):
     (["gemm", "--m", "0"], "argument --m: must be >= 1, got 0"),
     (["matmul", "--data-width", "12"], "data_width must be one of (8, 16), got 12"),
     (["gemm", *TILE, "--dram-bytes-per-cycle", "100"],
-     "dram_bytes_per_cycle must be > 0 and <= one DRAM word (12 bytes), got Fraction(100, 1)"),
+     "dram_bytes_per_cycle must be > 0 and <= one DRAM word (12 bytes), got '100'"),
+    (["gemm", *TILE, "--dram-bytes-per-cycle", "1/0"],
+     "dram_bytes_per_cycle must not divide by zero, got '1/0'"),
+    (["gemm", *TILE, "--dram-bytes-per-cycle", "1/5000"],
+     "denominator up to 4096; the nearest is 1/4096"),
+    (["matmul", "--data-width", "16"], "allowed: acc_width >= 44 or max_reduction <= 1"),
+    (["gemm", "--m", "99999999999"], "DRAM words, dram_depth is"),
 ])
 def test_bad_input_is_a_clear_error_without_traceback(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from rooftile.hdl.errors import RooftileError
 from rooftile.hdl.isa import encode
 from rooftile.hdl.params import TileConfig
 from rooftile.sim.compile.gemm import compile_gemm
@@ -160,3 +161,17 @@ def test_icarus_agrees_on_the_tile():
     (icarus,) = run_gemms(config, cases, simulator="icarus")
     assert icarus.exact
     assert icarus.counters == verilator.counters
+
+
+@pytest.mark.parametrize("a, message", [
+    (np.full((2, 4), 200), r"outside the signed 8-bit range \[-128, 127\]: min 200"),
+    (np.full((2, 4), -129), r"outside the signed 8-bit range \[-128, 127\]: min -129"),
+    (np.full((2, 4), 1.5), "must hold integers, got dtype float64"),
+    (np.full((2, 4), np.nan), "must hold integers, got dtype float64"),
+    (np.ones((2, 5), int), r"must have shape \(2, 4\) for this program, got \(2, 5\)"),
+    (np.ones(8, int), r"must have shape \(2, 4\) for this program, got \(8,\)"),
+])
+def test_operands_are_checked_before_anything_is_simulated(a, message):
+    program = compile_gemm(CONFIGS[0], 2, 4, 3)
+    with pytest.raises(RooftileError, match=message):
+        program.job(CONFIGS[0], a, np.ones((4, 3), int))

@@ -2,12 +2,15 @@
 
 import csv
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
 from rooftile.analysis.study_report import load_study
 from rooftile.sim.cli import main
-from rooftile.sim.study.run import run_study
+from rooftile.sim.study.run import _results_folder, run_study
 from rooftile.sim.study.spec import StudyError, Workload, default_spec, load_spec
 
 SMALL = default_spec(workloads=(Workload("llama-3-8b", 4), Workload("deepseek-v2-lite", 8)),
@@ -111,3 +114,55 @@ def test_ops_that_do_not_fit_fail_before_the_build(tmp_path):
     with pytest.raises(StudyError, match=r"does not fit the tile: .* \(acc_depth is 256\)"):
         run_study(load_spec(spec), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_results_folder_is_complete_or_absent(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="killed"):
+        with _results_folder(out, overwrite=False) as private:
+            (private / "results.json").write_text("{}")
+            raise RuntimeError("killed while writing")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with _results_folder(out, overwrite=False) as private:
+        (private / "results.json").write_text("{}")
+    assert (out / "results.json").exists()
+    with pytest.raises(StudyError, match="is not empty; name a new folder, or pass --overwrite"):
+        with _results_folder(out, overwrite=False):
+            pass
+    with _results_folder(out, overwrite=True) as private:
+        (private / "report.md").write_text("")
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"]   # nothing of the old run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StudyError, match="is a file; name a folder"):
+        with _results_folder(tmp_path / "file", overwrite=True):
+            pass
+
+
+def test_kill_9_while_writing_results_leaves_no_folder(tmp_path):
+    script = ("import sys, time; from pathlib import Path\n"
+              "from rooftile.sim.study.run import _results_folder\n"
+              "with _results_folder(sys.argv[1], overwrite=False) as private:\n"
+              "    (private / 'results.json').write_text('{')\n"
+              "    print('writing', flush=True); time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "out")],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert not (tmp_path / "out").exists()
+    # A killed run leaves a hidden partial folder, never the results folder; the next
+    # run into the same folder removes it.
+    assert all(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    with _results_folder(tmp_path / "out", overwrite=False) as private:
+        (private / "results.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_bad_out_fails_before_any_build(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["study", "--out", str(tmp_path / "file")])
+    assert exit_info.value.code == 2
+    assert "is a file; name a folder" in capsys.readouterr().err

@@ -1,0 +1,110 @@
+"""The build cache under faults and concurrency: locked, private, published atomically,
+verified by its stamp; runs leave nothing behind in the cache."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rooftile.hdl.params import TileConfig
+from rooftile.sim.compile.matmul import compile_matmul
+from rooftile.sim.run import flow
+from rooftile.sim.run.pipeline import run_programs
+
+CONFIG = TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=4)
+
+# A child process that builds CONFIG into $ROOFTILE_CACHE and prints the folder.
+BUILD = ("from rooftile.hdl.params import TileConfig; from rooftile.sim.run import flow; "
+         "print(flow.build(TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=4)).directory)")
+
+
+def check_runs(config=CONFIG):
+    """One product on the build: bit-exact, and the cycle model exact."""
+    a, b = np.arange(6).reshape(2, 3), np.arange(6).reshape(3, 2)
+    (run,) = run_programs(config, [compile_matmul(config, 2, 3, 2)], [(a, b)])
+    assert run.exact and run.counters.cycles == run.prediction.cycles
+
+
+def snapshot(root):
+    """Every path below ``root`` with its modification time."""
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+def test_relative_and_empty_cache_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROOFTILE_CACHE", "relative/cache")
+    assert flow.cache_root() == tmp_path / "relative" / "cache"
+    monkeypatch.setenv("ROOFTILE_CACHE", "")
+    assert flow.cache_root().is_absolute() and flow.cache_root().name == "rooftile"
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("ROOFTILE_CACHE", "a-file")
+    with pytest.raises(ValueError, match="ROOFTILE_CACHE=.*a-file' is not a folder"):
+        flow.build(CONFIG)
+
+
+def test_a_finished_build_is_only_read_and_runs_leave_no_trace(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
+    build = flow.build(CONFIG)
+    stamp = json.loads((build.directory / flow.STAMP).read_text())
+    assert set(stamp["sha256"]) == {"harness.v", "sim/harness"}
+    before = snapshot(tmp_path)
+    again = flow.build(CONFIG)
+    check_runs()
+    # Nothing written, nothing left: a read-only cache serves the same build.
+    assert again.directory == build.directory and again.compile_s == 0.0
+    assert snapshot(tmp_path) == before
+
+
+def test_a_corrupted_binary_is_reported_and_rebuilt(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
+    build = flow.build(CONFIG)
+    binary = build.directory / "sim" / "harness"
+    binary.write_bytes(binary.read_bytes()[:1000])       # truncated
+    rebuilt = flow.build(CONFIG)
+    assert "sim/harness does not match its checksum" in capfd.readouterr().err
+    assert rebuilt.compile_s > 0
+    check_runs()
+    (build.directory / flow.STAMP).unlink()              # a build that never finished
+    flow.build(CONFIG)
+    assert "no stamp" in capfd.readouterr().err
+    check_runs()
+
+
+def test_kill_during_a_build_publishes_nothing(tmp_path):
+    env = {**os.environ, "ROOFTILE_CACHE": str(tmp_path)}
+    child = subprocess.Popen([sys.executable, "-c", BUILD], env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Wait until the C++ compile is under way in the private folder, then kill -9.
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".*.building/sim/*.cpp")):
+        assert time.monotonic() < deadline and child.poll() is None, "build never started"
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    published = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert published == []
+    # The next build clears the killed one's private folder and publishes a good build.
+    again = subprocess.run([sys.executable, "-c", BUILD], env=env, check=True,
+                           capture_output=True, text=True)
+    (published,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert again.stdout.strip() == str(published)
+    assert (published / flow.STAMP).exists()
+    assert not list(tmp_path.glob(".*.building"))
+
+
+def test_concurrent_cold_builds_share_one_result(tmp_path, monkeypatch):
+    env = {**os.environ, "ROOFTILE_CACHE": str(tmp_path)}
+    children = [subprocess.Popen([sys.executable, "-c", BUILD], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(3)]
+    outputs = [child.communicate() for child in children]
+    assert all(child.returncode == 0 for child in children), outputs
+    assert len({out.strip() for out, _ in outputs}) == 1
+    assert "rebuilding" not in "".join(err for _, err in outputs)
+    monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
+    check_runs()
