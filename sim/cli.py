@@ -73,6 +73,10 @@ def tile_config(args):
                       sp_depth=args.sp_depth, acc_depth=args.acc_depth)
 
 
+def _say(message):
+    print(message, flush=True)
+
+
 def _operands(config, args):
     """Random A[m, k] and B[k, n] over the operand range, from ``--seed``."""
     rng = np.random.default_rng(args.seed)
@@ -87,8 +91,9 @@ def run_matmul(args):
     print(f"tile {config.rows}x{config.cols} int{config.data_width}, "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}], "
           f"seed {args.seed}, {args.simulator}", flush=True)
+    # A first build of a large array takes minutes: say so before it starts.
     (result,) = run_programs(config, [program], [(a, b)], simulator=args.simulator,
-                             waves=args.waves)
+                             waves=args.waves, progress=_say)
     counters = result.counters
     print(f"result:      {'bit-exact vs numpy' if result.exact else 'MISMATCH vs numpy'}")
     print(f"cycles:      {counters.cycles} measured, {result.prediction.cycles} predicted")
@@ -111,8 +116,9 @@ def run_gemm(args):
           f"{config.dram_bytes_per_cycle} B/cycle latency {config.dram_latency}; "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}] in "
           f"{len(program.instructions)} instructions, seed {args.seed}", flush=True)
+    # A first build of a large array takes minutes: say so before it starts.
     (result,) = run_programs(config, [program], [(a, b)], simulator=args.simulator,
-                             waves=args.waves)
+                             waves=args.waves, progress=_say)
     counters = result.counters
     predicted = result.prediction.cycles
     cycles = counters.cycles
@@ -207,9 +213,7 @@ def run_study_command(args):
     spec = study_spec(args)
     out = args.out or default_out_dir()
 
-    def progress(message):
-        print(message, flush=True)
-    run_study(spec, out, progress=progress, verdict=not args.no_verdict,
+    run_study(spec, out, progress=_say, verdict=not args.no_verdict,
               comparison=not args.verdict_only, overwrite=args.overwrite)
     return 0
 
