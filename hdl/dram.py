@@ -8,7 +8,7 @@ from amaranth.utils import ceil_log2
 from .errors import one_of
 
 __all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "ReadResponse",
-           "WriteRequest", "StridedRows", "Dram"]
+           "WriteRequest", "StridedRows", "credit_cap", "Dram"]
 
 #: How :class:`WordStorage` is built: ``"primitive"`` instantiates
 #: :data:`STORAGE_VERILOG` (what Verilator and Icarus build); ``"memory"`` is an
@@ -166,13 +166,29 @@ class StridedRows:
             m.d.sync += self.busy.eq(0)
 
 
+def credit_cap(config):
+    """The token bucket's largest credit, in units of ``1 / denominator`` bytes: a whole
+    word plus one cycle's refill, less one unit.
+
+    A request waits only while its credit is short of its cost (at most a word, i.e.
+    ``word * denominator - 1`` units), so after that cycle's refill of ``numerator`` it
+    holds at most this much: a stream of requests never loses credit to the cap, and
+    an idle DRAM banks at most one word and one cycle's worth."""
+    rate = config.dram_bytes_per_cycle
+    return config.dram_word_bytes * rate.denominator + rate.numerator - 1
+
+
 class Dram(wiring.Component):
     """Word-addressed memory behind a shared bandwidth budget and a fixed read latency.
 
-    Bandwidth is a token bucket: each cycle adds ``numerator`` credits (capped at one
-    word's worth, since idle cycles cannot be banked by a real DRAM); a request costs
-    ``bytes * denominator`` credits, so the sustained rate is exactly
-    ``dram_bytes_per_cycle = numerator / denominator``. Writes win over reads when both
+    Bandwidth is a token bucket counted in units of ``1 / denominator`` bytes: each
+    cycle adds ``numerator`` credits and a request costs ``bytes * denominator``, so the
+    sustained rate is exactly ``dram_bytes_per_cycle = numerator / denominator``. Idle
+    cycles cannot be banked by a real DRAM, so the credit is capped, at
+    :func:`credit_cap`: one word's worth plus one cycle's refill less one unit, the most
+    a request still waiting for a whole word can hold after the refill. A cap of exactly
+    one word would drop the fractional credit of every wait for a whole word, and
+    back-to-back word transfers would run at ``W / ceil(W / rate)`` instead of ``rate``. Writes win over reads when both
     ask in one cycle. A read accepted in cycle ``t`` returns its data in cycle
     ``t + dram_latency`` with its ``tag``; responses cannot be refused.
 
@@ -220,7 +236,7 @@ class Dram(wiring.Component):
         cfg = self._config
         num = cfg.dram_bytes_per_cycle.numerator
         den = cfg.dram_bytes_per_cycle.denominator
-        cap = max(num, cfg.dram_word_bytes * den)
+        cap = credit_cap(cfg)
         m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
                                                      kind=self._storage)
         m.d.comb += [storage.host_write.eq(self.host_write),

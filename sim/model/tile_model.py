@@ -25,7 +25,9 @@ The tests bound its error against the RTL.
 """
 
 import dataclasses
+from fractions import Fraction
 
+from ...hdl.dram import credit_cap
 from ...hdl.isa import Opcode
 from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
 from ...hdl.vector_unit import command_cycles
@@ -55,12 +57,14 @@ class _Dram:
     A load of ``rows`` requests of ``row_bytes`` starting at cycle ``start`` with
     ``credit`` bytes in the bucket sends request ``i`` at the earliest cycle
     ``start + t`` with ``t >= i`` and ``credit + rate * t >= (i + 1) * row_bytes``;
-    idle time refills the bucket up to one word.
+    idle time refills the bucket up to the RTL's cap (:func:`~rooftile.hdl.dram.credit_cap`,
+    a word and a cycle's refill), which a stream of requests never reaches, so a
+    bandwidth-bound transfer runs at exactly the configured rate.
     """
 
     def __init__(self, config):
         self.rate = config.dram_bytes_per_cycle
-        self.cap = max(self.rate, config.dram_word_bytes)
+        self.cap = Fraction(credit_cap(config), self.rate.denominator)
         self.free = 0          # first cycle with no request pending
         self.credit = self.cap  # bytes in the bucket at cycle `free`
 
