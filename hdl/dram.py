@@ -131,28 +131,34 @@ def WriteRequest(config):
 
 
 class StridedRows:
-    """Where a LOAD or STORE is: ``rows`` DRAM words ``stride`` apart, one per transfer.
+    """Where a LOAD or STORE is: ``rows`` rows in DRAM words ``stride`` apart, one word
+    per transfer, ``per_word`` rows to a word (the last word may be partly used).
 
     Parameters
     ----------
     args_layout : StructLayout
         The instruction's arguments; ``rows``, ``dram_addr`` and ``stride`` are used.
+    per_word : callable or None
+        Rows per word as a function of the running arguments (an int or a Value);
+        None is one row per word.
 
     Attributes
     ----------
     args, push : the running instruction's arguments and token flag
     busy : an instruction runs
-    row, addr : the row to move next and its DRAM word
-    last : ``row`` is the instruction's last
+    row, addr : the first row of the word to move next, and that word
+    per_word : rows per word of the running instruction
+    last : the word at ``addr`` is the instruction's last
     """
 
-    def __init__(self, args_layout):
+    def __init__(self, args_layout, per_word=None):
         self.args = Signal(args_layout, name="args")
         self.push = Signal(name="push")
         self.busy = Signal(name="busy")
         self.row = Signal.like(self.args.rows, name="row")
         self.addr = Signal.like(self.args.dram_addr, name="addr")
-        self.last = self.row + 1 == self.args.rows
+        self.per_word = 1 if per_word is None else per_word(self.args)
+        self.last = self.row + self.per_word >= self.args.rows
 
     def start(self, m, args, push):
         """Begin an instruction at its first row (under the condition that takes it)."""
@@ -160,8 +166,9 @@ class StridedRows:
                      self.push.eq(push), self.busy.eq(1)]
 
     def advance(self, m):
-        """Move to the next row (under the condition of a transfer); the last frees it."""
-        m.d.sync += [self.row.eq(self.row + 1), self.addr.eq(self.addr + self.args.stride)]
+        """Move to the next word (under the condition of a transfer); the last frees it."""
+        m.d.sync += [self.row.eq(self.row + self.per_word),
+                     self.addr.eq(self.addr + self.args.stride)]
         with m.If(self.last):
             m.d.sync += self.busy.eq(0)
 
