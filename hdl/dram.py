@@ -8,7 +8,7 @@ from amaranth.utils import ceil_log2
 from .errors import one_of
 
 __all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "ReadResponse",
-           "WriteRequest", "StridedRows", "Dram"]
+           "WriteRequest", "StridedRows", "credit_cap", "Dram"]
 
 #: How :class:`WordStorage` is built: ``"primitive"`` instantiates
 #: :data:`STORAGE_VERILOG` (what Verilator and Icarus build); ``"memory"`` is an
@@ -131,28 +131,34 @@ def WriteRequest(config):
 
 
 class StridedRows:
-    """Where a LOAD or STORE is: ``rows`` DRAM words ``stride`` apart, one per transfer.
+    """Where a LOAD or STORE is: ``rows`` rows in DRAM words ``stride`` apart, one word
+    per transfer, ``per_word`` rows to a word (the last word may be partly used).
 
     Parameters
     ----------
     args_layout : StructLayout
         The instruction's arguments; ``rows``, ``dram_addr`` and ``stride`` are used.
+    per_word : callable or None
+        Rows per word as a function of the running arguments (an int or a Value);
+        None is one row per word.
 
     Attributes
     ----------
     args, push : the running instruction's arguments and token flag
     busy : an instruction runs
-    row, addr : the row to move next and its DRAM word
-    last : ``row`` is the instruction's last
+    row, addr : the first row of the word to move next, and that word
+    per_word : rows per word of the running instruction
+    last : the word at ``addr`` is the instruction's last
     """
 
-    def __init__(self, args_layout):
+    def __init__(self, args_layout, per_word=None):
         self.args = Signal(args_layout, name="args")
         self.push = Signal(name="push")
         self.busy = Signal(name="busy")
         self.row = Signal.like(self.args.rows, name="row")
         self.addr = Signal.like(self.args.dram_addr, name="addr")
-        self.last = self.row + 1 == self.args.rows
+        self.per_word = 1 if per_word is None else per_word(self.args)
+        self.last = self.row + self.per_word >= self.args.rows
 
     def start(self, m, args, push):
         """Begin an instruction at its first row (under the condition that takes it)."""
@@ -160,19 +166,36 @@ class StridedRows:
                      self.push.eq(push), self.busy.eq(1)]
 
     def advance(self, m):
-        """Move to the next row (under the condition of a transfer); the last frees it."""
-        m.d.sync += [self.row.eq(self.row + 1), self.addr.eq(self.addr + self.args.stride)]
+        """Move to the next word (under the condition of a transfer); the last frees it."""
+        m.d.sync += [self.row.eq(self.row + self.per_word),
+                     self.addr.eq(self.addr + self.args.stride)]
         with m.If(self.last):
             m.d.sync += self.busy.eq(0)
+
+
+def credit_cap(config):
+    """The token bucket's largest credit, in units of ``1 / denominator`` bytes: a whole
+    word plus one cycle's refill, less one unit.
+
+    A request waits only while its credit is short of its cost (at most a word, i.e.
+    ``word * denominator - 1`` units), so after that cycle's refill of ``numerator`` it
+    holds at most this much: a stream of requests never loses credit to the cap, and
+    an idle DRAM banks at most one word and one cycle's worth."""
+    rate = config.dram_bytes_per_cycle
+    return config.dram_word_bytes * rate.denominator + rate.numerator - 1
 
 
 class Dram(wiring.Component):
     """Word-addressed memory behind a shared bandwidth budget and a fixed read latency.
 
-    Bandwidth is a token bucket: each cycle adds ``numerator`` credits (capped at one
-    word's worth, since idle cycles cannot be banked by a real DRAM); a request costs
-    ``bytes * denominator`` credits, so the sustained rate is exactly
-    ``dram_bytes_per_cycle = numerator / denominator``. Writes win over reads when both
+    Bandwidth is a token bucket counted in units of ``1 / denominator`` bytes: each
+    cycle adds ``numerator`` credits and a request costs ``bytes * denominator``, so the
+    sustained rate is exactly ``dram_bytes_per_cycle = numerator / denominator``. Idle
+    cycles cannot be banked by a real DRAM, so the credit is capped, at
+    :func:`credit_cap`: one word's worth plus one cycle's refill less one unit, the most
+    a request still waiting for a whole word can hold after the refill. A cap of exactly
+    one word would drop the fractional credit of every wait for a whole word, and
+    back-to-back word transfers would run at ``W / ceil(W / rate)`` instead of ``rate``. Writes win over reads when both
     ask in one cycle. A read accepted in cycle ``t`` returns its data in cycle
     ``t + dram_latency`` with its ``tag``; responses cannot be refused.
 
@@ -220,7 +243,7 @@ class Dram(wiring.Component):
         cfg = self._config
         num = cfg.dram_bytes_per_cycle.numerator
         den = cfg.dram_bytes_per_cycle.denominator
-        cap = max(num, cfg.dram_word_bytes * den)
+        cap = credit_cap(cfg)
         m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
                                                      kind=self._storage)
         m.d.comb += [storage.host_write.eq(self.host_write),

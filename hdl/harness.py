@@ -98,7 +98,7 @@ class MatrixHarness(wiring.Component):
 
         for mem, enable, lanes in ((sp_a, self.host_write_a, cfg.rows),
                                    (sp_b, self.host_write_b, cfg.cols)):
-            port = mem.write_port()
+            port = mem.write
             m.d.comb += [port.addr.eq(self.host_addr), port.en.eq(enable),
                          port.data.eq(self.host_wdata[:lanes * cfg.data_width])]
         host_read = acc.read_port()

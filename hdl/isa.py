@@ -58,9 +58,12 @@ Dependencies = data.StructLayout({flag: 1 for flag in DEPENDENCY_FLAGS})
 
 
 def LoadArgs(config):
-    """Copy ``rows`` DRAM words, ``stride`` words apart, into consecutive scratchpad
-    entries. ``elems`` operands of each word are real data: only their bytes count
-    against DRAM bandwidth (the layout pads words to the array width)."""
+    """Fill ``rows`` consecutive scratchpad entries from ``sp_addr`` on, from DRAM words
+    ``stride`` apart: each word carries ``TileConfig.entries_per_word(lanes)`` entries
+    (entry ``i`` of a word at its bits ``[i * lanes * data_width, ...)``), the last word
+    of a LOAD fewer, and ``sp_addr`` is a multiple of that count. ``elems`` operands of
+    each entry are real data: only their bytes count against DRAM bandwidth (the layout
+    pads entries to the array width)."""
     return data.StructLayout({
         "target": Target,
         "dram_addr": ceil_log2(config.dram_depth),

@@ -8,6 +8,7 @@ from amaranth.utils import ceil_log2
 from .array import SystolicArray
 from .isa import ExecCommand
 from .pe import Control, ResultLayout
+from .scratchpad import Scratchpad
 from .skew import Skew
 
 __all__ = ["operand_row", "acc_row", "MatrixUnit", "add_matrix_unit"]
@@ -186,18 +187,20 @@ class MatrixUnit(wiring.Component):
 
 
 def add_matrix_unit(m, config):
-    """Add a :class:`MatrixUnit` wired to new operand scratchpads and accumulator to
-    module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can add host, DMA or
-    store ports to the memories."""
+    """Add a :class:`MatrixUnit` wired to new operand scratchpads
+    (:class:`~rooftile.hdl.scratchpad.Scratchpad`, a DRAM word of entries per row) and
+    accumulator to module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can
+    connect host, DMA or store ports to them (the scratchpads' ``write`` and
+    ``write_word``, the accumulator's new ports)."""
     m.submodules.unit = unit = MatrixUnit(config)
-    m.submodules.sp_a = sp_a = memory.Memory(shape=operand_row(config, config.rows),
-                                             depth=config.sp_depth, init=[])
-    m.submodules.sp_b = sp_b = memory.Memory(shape=operand_row(config, config.cols),
-                                             depth=config.sp_depth, init=[])
+    m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
+                                          config.entries_per_word(config.rows))
+    m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,
+                                          config.entries_per_word(config.cols))
     m.submodules.acc = acc = memory.Memory(shape=acc_row(config), depth=config.acc_depth,
                                            init=[])
-    wiring.connect(m, unit.sp_a, sp_a.read_port())
-    wiring.connect(m, unit.sp_b, sp_b.read_port())
+    wiring.connect(m, unit.sp_a, sp_a.read)
+    wiring.connect(m, unit.sp_b, sp_b.read)
     wiring.connect(m, unit.acc_read, acc.read_port())
     wiring.connect(m, unit.acc_write, acc.write_port())
     return unit, sp_a, sp_b, acc

@@ -254,6 +254,13 @@ class TileConfig:
     def dram_word_bytes(self):
         return -(-self.dram_word_bits // 8)
 
+    def entries_per_word(self, lanes):
+        """Scratchpad entries of ``lanes`` operands one DRAM word carries to a LOAD: the
+        largest power of two that fits (so that an entry's place in the packed
+        scratchpad, :class:`~rooftile.hdl.scratchpad.Scratchpad`, is a bit field of its
+        address). The A scratchpad has ``rows`` lanes, the B scratchpad ``cols``."""
+        return 1 << ((self.dram_word_bits // (lanes * self.data_width)).bit_length() - 1)
+
     @property
     def drain_interval(self):
         """Minimum cycles between the last reduction steps of consecutive output blocks.

@@ -111,10 +111,10 @@ class Tile(wiring.Component):
             wiring.connect(m, getattr(tokens, f"{name}_pop"), popper)
         wiring.connect(m, load.read, dram.read)
         wiring.connect(m, dram.response, load.response)
-        wiring.connect(m, load.sp_a, sp_a.write_port())
-        wiring.connect(m, load.sp_b, sp_b.write_port())
+        wiring.connect(m, load.sp_a, sp_a.write_word)
+        wiring.connect(m, load.sp_b, sp_b.write_word)
         wiring.connect(m, vector.acc_read, acc.read_port())
-        wiring.connect(m, vector.sp_write, sp_b.write_port())
+        wiring.connect(m, vector.sp_write, sp_b.write)
         wiring.connect(m, store.acc_read, acc.read_port())
         wiring.connect(m, store.write, dram.write)
         # Execute drives the two compute units and follows their progress.

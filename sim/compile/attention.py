@@ -13,11 +13,16 @@ attending over ``T`` cached tokens:
 3. ``O^T = V^T @ P^T``: value dimensions down the rows, queries across the columns, keys
    as the reduction; stored requantised (narrow) like any activation.
 
-DRAM layout per instance (zero padded to whole blocks):
+DRAM layout per instance (zero padded to whole blocks), in scratchpad entries packed
+``PA`` (``PB``) to a word for the A (B) scratchpad
+(:func:`~rooftile.sim.compile.packing.block_columns`), so that loads move whole words:
 
-- ``K^T``, key block ``kb``: word ``k_base + kb * dk + d`` holds ``K[kb*R:(kb+1)*R, d]``;
-- ``Q^T``, query block ``qb``: word ``q_base + qb * dk + d`` holds ``Q[qb*C:(qb+1)*C, d]``;
-- ``V``, dimension block ``db``: word ``v_base + db * T + t`` holds ``V[t, db*R:(db+1)*R]``;
+- ``K^T``, key block ``kb``: entry ``d`` is ``K[kb*R:(kb+1)*R, d]``, in word
+  ``k_base + kb * ceil(dk / PA) + d // PA``;
+- ``Q^T``, query block ``qb``: entry ``d`` is ``Q[qb*C:(qb+1)*C, d]``, in word
+  ``q_base + qb * ceil(dk / PB) + d // PB``;
+- ``V``, dimension block ``db``: entry ``t`` is ``V[t, db*R:(db+1)*R]``, in word
+  ``v_base + db * ceil(T / PA) + t // PA``;
 - ``O^T``, block ``(qb, db)``: word ``o_base + (qb * DB + db) * R + i`` holds
   ``O[qb*C:(qb+1)*C, db*R + i]``.
 
@@ -126,11 +131,12 @@ class AttentionProgram:
         """``(addr, word)`` pairs for every instance's Q, K and V (``[I, G, dk]``,
         ``[I, T, dk]``, ``[I, T, dv]``)."""
         r, c, dw = config.rows, config.cols, config.data_width
+        pa, pb = config.entries_per_word(r), config.entries_per_word(c)
         image = []
         for i, base in enumerate(self.bases):
-            image += block_columns(k[i], r, dw, base["k"])        # K^T, dimension-major
-            image += block_columns(q[i], c, dw, base["q"])        # Q^T
-            image += block_columns(np.asarray(v[i]).T, r, dw, base["v"])  # V, token-major
+            image += block_columns(k[i], r, dw, base["k"], pa)    # K^T, dimension-major
+            image += block_columns(q[i], c, dw, base["q"], pb)    # Q^T
+            image += block_columns(np.asarray(v[i]).T, r, dw, base["v"], pa)  # V, token-major
         return image
 
     def read_ranges(self, config):
@@ -202,8 +208,14 @@ def compile_attention(config, shape, *, multiplier=None):
     if max(s.key_dim, s.context) > config.max_reduction:
         raise ValueError(f"key_dim={s.key_dim} and context={s.context} must not exceed "
                          f"max_reduction={config.max_reduction}")
+    # Loads fill whole words from word-aligned entries: K^T and V blocks take
+    # ceil(dk / PA) and ceil(T / PA) words, Q^T blocks ceil(dk / PB) words and dq entries.
+    pa, pb = config.entries_per_word(r), config.entries_per_word(c)
+    words_k, words_q, words_v = (_ceil_div(s.key_dim, pa), _ceil_div(s.key_dim, pb),
+                                 _ceil_div(s.context, pa))
+    dq = words_q * pb
     # Scratchpad A: two slots, for K^T blocks (dk entries) and V blocks (T entries).
-    slot = max(s.key_dim, s.context)
+    slot = _ceil_div(max(s.key_dim, s.context), pa) * pa
     if 2 * slot > config.sp_depth:
         raise ValueError(f"{shape} needs {2 * slot} entries for two K/V slots of "
                          f"max(key_dim, context) entries, sp_depth is {config.sp_depth}; "
@@ -212,17 +224,18 @@ def compile_attention(config, shape, *, multiplier=None):
     # then P^T (T each) for two passes; the accumulator their S^T (kbs * R rows each)
     # and O^T (dbs * R each) for two passes. The most that fit: K and V are read once
     # per pass.
-    per_block_sp, per_block_acc = s.key_dim + s.context, (kbs + 2 * dbs) * r
-    chunk = min(qbs, config.sp_depth // (2 * per_block_sp), config.acc_depth // per_block_acc)
+    per_block_sp, per_block_acc = dq + s.context, (kbs + 2 * dbs) * r
+    chunk = min(qbs, config.sp_depth // 2 // pb * pb // per_block_sp,
+                config.acc_depth // per_block_acc)
     if chunk < 1:
         raise ValueError(f"{shape} needs {2 * per_block_sp} scratchpad entries (sp_depth is "
                          f"{config.sp_depth}) and {per_block_acc} accumulator rows "
                          f"(acc_depth is {config.acc_depth}) for every score of one query "
                          f"block and two output regions; raise them or shrink the context")
-    q_region, p_offset = chunk * per_block_sp, chunk * s.key_dim
+    q_region, p_offset = _ceil_div(chunk * per_block_sp, pb) * pb, chunk * dq
     s_rows, o_rows = chunk * kbs * r, chunk * dbs * r
 
-    per_instance = kbs * s.key_dim + qbs * s.key_dim + dbs * s.context + qbs * dbs * r
+    per_instance = kbs * words_k + qbs * words_q + dbs * words_v + qbs * dbs * r
     words = s.instances * per_instance
     if words > config.dram_depth:
         raise ValueError(f"{shape} needs {words} DRAM words, dram_depth is "
@@ -230,9 +243,9 @@ def compile_attention(config, shape, *, multiplier=None):
     bases = []
     for i in range(s.instances):
         k_base = i * per_instance
-        q_base = k_base + kbs * s.key_dim
-        v_base = q_base + qbs * s.key_dim
-        bases.append({"k": k_base, "q": q_base, "v": v_base, "o": v_base + dbs * s.context})
+        q_base = k_base + kbs * words_k
+        v_base = q_base + qbs * words_q
+        bases.append({"k": k_base, "q": q_base, "v": v_base, "o": v_base + dbs * words_v})
 
     commands = []
     use = 0   # scratchpad-A slot uses so far: use u fills slot u % 2
@@ -263,20 +276,17 @@ def compile_attention(config, shape, *, multiplier=None):
             keys = min(r, s.context - kb * r)
             loads = []
             if kb == 0:
-                # Q^T of the pass's blocks in one load; the last block may be partial.
-                full = [qb for qb in blocks if cols_used(qb) == c]
-                for run in (full, [qb for qb in blocks if qb not in full]):
-                    if run:
-                        loads.append(("LOAD", set(), {
-                            "target": "B", "dram_addr": base["q"] + run[0] * s.key_dim,
-                            "stride": 1, "sp_addr": q_sp + (run[0] - first) * s.key_dim,
-                            "rows": len(run) * s.key_dim, "elems": cols_used(run[0])}))
+                # Q^T of the pass's blocks, one load each (each starts a word).
+                loads += [("LOAD", set(), {
+                    "target": "B", "dram_addr": base["q"] + qb * words_q, "stride": 1,
+                    "sp_addr": q_sp + (qb - first) * dq, "rows": s.key_dim,
+                    "elems": cols_used(qb)}) for qb in blocks]
             slot_sp = (use % 2) * slot
             loads.append(("LOAD", set(), {
-                "target": "A", "dram_addr": base["k"] + kb * s.key_dim, "stride": 1,
+                "target": "A", "dram_addr": base["k"] + kb * words_k, "stride": 1,
                 "sp_addr": slot_sp, "rows": s.key_dim, "elems": keys}))
             execs = [("EXEC", set(), {
-                "a_addr": slot_sp, "b_addr": q_sp + (qb - first) * s.key_dim,
+                "a_addr": slot_sp, "b_addr": q_sp + (qb - first) * dq,
                 "steps": s.key_dim, "acc_addr": ((qb - first) * kbs + kb) * r,
                 "accumulate": 0, "rows_used": keys, "cols_used": cols_used(qb)})
                 for qb in blocks]
@@ -296,7 +306,7 @@ def compile_attention(config, shape, *, multiplier=None):
             dims = min(r, s.value_dim - db * r)
             slot_sp = (use % 2) * slot
             loads = [("LOAD", set(), {
-                "target": "A", "dram_addr": base["v"] + db * s.context, "stride": 1,
+                "target": "A", "dram_addr": base["v"] + db * words_v, "stride": 1,
                 "sp_addr": slot_sp, "rows": s.context, "elems": dims})]
             execs = [("EXEC", set(), {
                 "a_addr": slot_sp, "b_addr": p_sp + (qb - first) * s.context,

@@ -1,14 +1,21 @@
 """GEMM compiler for the tile: ``C[M, N] = A[M, K] @ B[K, N]`` as a double-buffered program.
 
-DRAM layout (one word per array row, zero padded):
+DRAM layout (zero padded): operands as scratchpad entries, ``PA`` (``PB``) of them to
+a word (:meth:`~rooftile.hdl.params.TileConfig.entries_per_word`), so that a LOAD moves
+whole words and a thin GEMM's loads keep up with its compute (see
+:func:`~rooftile.sim.compile.packing.block_columns`):
 
-- A, block ``mi``: word ``a_base + mi * K + k`` holds ``A[mi*R:(mi+1)*R, k]``;
-- B, block ``nj``: word ``b_base + nj * K + k`` holds ``B[k, nj*C:(nj+1)*C]``;
+- A, block ``mi``: entry ``k`` is ``A[mi*R:(mi+1)*R, k]``, in word
+  ``a_base + mi * ceil(K / PA) + k // PA``;
+- B, block ``nj``: entry ``k`` is ``B[k, nj*C:(nj+1)*C]``, in word
+  ``b_base + nj * ceil(K / PB) + k // PB``;
 - C, block ``(mi, nj)``: word ``c_base + (mi * NB + nj) * R + i`` holds row ``i``.
 
 Output blocks are grouped into panels of ``mt x nt`` blocks that fill half the
 accumulator, and the reduction into k-tiles whose A and B rows for the whole panel fit
-half a scratchpad: each loaded k-tile then serves ``mt * nt`` blocks (A reused ``nt``
+half a scratchpad (k-tiles and each block's scratchpad span a multiple of ``max(PA,
+PB)`` entries, so every load starts a word at a word-aligned entry): each loaded
+k-tile then serves ``mt * nt`` blocks (A reused ``nt``
 times, B ``mt`` times). K-tile ``g`` of the program goes to scratchpad half ``g % 2``
 and panel ``p`` to accumulator half ``p % 2``, so the next k-tile's loads and the
 previous panel's stores overlap the current compute. Dependency tokens (see
@@ -77,8 +84,10 @@ class GemmProgram:
     def dram_image(self, config, a, b):
         """``(addr, word)`` pairs for A and B in this program's layout."""
         dw = config.data_width
-        return (block_columns(a, config.rows, dw, self.a_base)
-                + block_columns(np.asarray(b).T, config.cols, dw, self.b_base))
+        return (block_columns(a, config.rows, dw, self.a_base,
+                              config.entries_per_word(config.rows))
+                + block_columns(np.asarray(b).T, config.cols, dw, self.b_base,
+                                config.entries_per_word(config.cols)))
 
     def job(self, config, a, b):
         m, k, n = self.shape
@@ -134,20 +143,30 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
         raise ValueError(f"double buffering needs acc_depth >= 2 * rows = {2 * config.rows}, "
                          f"got {config.acc_depth}")
     r, c = config.rows, config.cols
+    pa, pb = config.entries_per_word(r), config.entries_per_word(c)
+    align = max(pa, pb)   # loads start whole words: scratchpad offsets are multiples
     mb, nb = _ceil_div(m, r), _ceil_div(n, c)
-    half = config.sp_depth // 2
+    half = config.sp_depth // 2 // align * align
+    if half < align:
+        raise ValueError(f"double buffering needs sp_depth >= 2 * {align} (the entries of "
+                         f"one DRAM word), got {config.sp_depth}")
     region_rows = config.acc_depth // 2
     # A panel of mt x nt output blocks shares each loaded k-tile: A is reused nt times
     # and B mt times. Square-ish panels that fill an accumulator region reuse most;
     # k-tiles stay at least 2 * rows long where K allows, so blocks stream unstalled.
-    most = max(1, half // min(k, 2 * r))
+    most = max(1, half // (_ceil_div(min(k, 2 * r), align) * align))
     mt = max(1, min(mb, math.isqrt(region_rows // r), most))
     nt = max(1, min(nb, region_rows // (r * mt), most))
     # At least MIN_K_TILES k-tiles where K allows (each still >= 2 * rows steps), so the
     # next k-tile's loads overlap this one's compute even when one panel is the whole GEMM.
-    k_tile = min(k, half // max(mt, nt), max(2 * r, _ceil_div(k, MIN_K_TILES)))
-    a_base, b_base = 0, mb * k
-    c_base = b_base + nb * k
+    limit = half // max(mt, nt) // align * align
+    k_tile = min(k, limit, max(2 * r, _ceil_div(k, MIN_K_TILES)))
+    if k_tile < k:
+        k_tile = max(align, k_tile // align * align)
+    span = _ceil_div(k_tile, align) * align   # scratchpad entries of a block's k-tile
+    words_a, words_b = _ceil_div(k, pa), _ceil_div(k, pb)
+    a_base, b_base = 0, mb * words_a
+    c_base = b_base + nb * words_b
     words = c_base + mb * nb * r
     if words > config.dram_depth:
         raise ValueError(f"A, B and C need {words} DRAM words, dram_depth is "
@@ -170,18 +189,18 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
             steps = min(k_tile, k - start)
             sp = (tile % 2) * half
             loads = [("LOAD", set(), {
-                "target": "A", "dram_addr": a_base + mi * k + start, "stride": 1,
-                "sp_addr": sp + (mi - pm) * k_tile, "rows": steps,
+                "target": "A", "dram_addr": a_base + mi * words_a + start // pa,
+                "stride": 1, "sp_addr": sp + (mi - pm) * span, "rows": steps,
                 "elems": min(r, m - mi * r)}) for mi in block_rows]
             loads += [("LOAD", set(), {
-                "target": "B", "dram_addr": b_base + nj * k + start, "stride": 1,
-                "sp_addr": sp + (nj - pn) * k_tile, "rows": steps,
+                "target": "B", "dram_addr": b_base + nj * words_b + start // pb,
+                "stride": 1, "sp_addr": sp + (nj - pn) * span, "rows": steps,
                 "elems": min(c, n - nj * c)}) for nj in block_cols]
             if tile >= 2:
                 loads[0][1].add("pop_next")   # this half was freed by tile - 2
             loads[-1][1].add("push_next")     # operands ready
             execs = [("EXEC", set(), {
-                "a_addr": sp + (mi - pm) * k_tile, "b_addr": sp + (nj - pn) * k_tile,
+                "a_addr": sp + (mi - pm) * span, "b_addr": sp + (nj - pn) * span,
                 "steps": steps, "acc_addr": acc_addr(mi, nj), "accumulate": int(t > 0),
                 "rows_used": min(r, m - mi * r), "cols_used": min(c, n - nj * c)})
                 for mi, nj in blocks]

@@ -54,14 +54,25 @@ def pack_struct(layout, fields):
     return layout.const(fields).as_value().value
 
 
-def block_columns(matrix, lanes, width, base):
+def block_columns(matrix, lanes, width, base, pack=1):
     """``(addr, word)`` pairs of ``matrix`` as the tile's loads read an operand: rows in
-    blocks of ``lanes`` (the last zero padded), each column of block ``b`` one word at
-    ``base + b * columns + column``, lane ``i`` its row ``i``."""
+    blocks of ``lanes`` (the last zero padded); column ``c`` of block ``b`` is one
+    scratchpad entry (lane ``i`` its row ``i``), and ``pack`` consecutive entries share
+    a DRAM word (``TileConfig.entries_per_word``): entry ``c`` is at bits
+    ``[(c % pack) * lanes * width, ...)`` of word ``base + b * ceil(columns / pack) +
+    c // pack``."""
     matrix = np.asarray(matrix, dtype=np.int64)
     rows, columns = matrix.shape
     padded = np.zeros((-(-rows // lanes) * lanes, columns), dtype=np.int64)
     padded[:rows] = matrix
-    return [(base + block * columns + column,
-             pack_lanes(padded[block * lanes:(block + 1) * lanes, column], width))
-            for block in range(len(padded) // lanes) for column in range(columns)]
+    per_block = -(-columns // pack)
+    image = []
+    for block in range(len(padded) // lanes):
+        entries = [pack_lanes(padded[block * lanes:(block + 1) * lanes, column], width)
+                   for column in range(columns)]
+        for w in range(per_block):
+            word = 0
+            for i, entry in enumerate(entries[w * pack:(w + 1) * pack]):
+                word |= entry << (i * lanes * width)
+            image.append((base + block * per_block + w, word))
+    return image

@@ -3,8 +3,9 @@
 It replays a program through the same three in-order units and four token counters as
 the RTL, with each instruction's duration taken from the hardware's structure:
 
-- a LOAD issues one DRAM request per cycle at most, and no faster than the bandwidth
-  allows (``max(rows, bytes / bytes_per_cycle)`` cycles); its data lands
+- a LOAD issues one DRAM request per cycle at most, each a whole word of
+  ``entries_per_word`` scratchpad entries (the last one fewer), and no faster than the
+  bandwidth allows (``max(words, bytes / bytes_per_cycle)`` cycles); its data lands
   ``dram_latency`` cycles after its last request;
 - an EXEC streams one reduction step per cycle; its last step waits for
   ``drain_interval`` after the previous block's; its results are written
@@ -25,7 +26,9 @@ The tests bound its error against the RTL.
 """
 
 import dataclasses
+from fractions import Fraction
 
+from ...hdl.dram import credit_cap
 from ...hdl.isa import Opcode
 from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
 from ...hdl.vector_unit import command_cycles
@@ -52,26 +55,35 @@ class Prediction:
 class _Dram:
     """The DRAM's token bucket, followed transfer by transfer.
 
-    A load of ``rows`` requests of ``row_bytes`` starting at cycle ``start`` with
-    ``credit`` bytes in the bucket sends request ``i`` at the earliest cycle
-    ``start + t`` with ``t >= i`` and ``credit + rate * t >= (i + 1) * row_bytes``;
-    idle time refills the bucket up to one word.
+    A load of ``words`` requests of ``word_bytes`` (the last of ``last_bytes``) starting
+    at cycle ``start`` with ``credit`` bytes in the bucket sends request ``i`` at the
+    earliest cycle ``start + t`` after request ``i - 1`` with ``credit + rate * t`` at
+    least the bytes of requests ``0..i``;
+    idle time refills the bucket up to the RTL's cap (:func:`~rooftile.hdl.dram.credit_cap`,
+    a word and a cycle's refill), which a stream of requests never reaches, so a
+    bandwidth-bound transfer runs at exactly the configured rate.
     """
 
     def __init__(self, config):
         self.rate = config.dram_bytes_per_cycle
-        self.cap = max(self.rate, config.dram_word_bytes)
+        self.cap = Fraction(credit_cap(config), self.rate.denominator)
         self.free = 0          # first cycle with no request pending
         self.credit = self.cap  # bytes in the bucket at cycle `free`
 
-    def transfer(self, start, rows, row_bytes):
+    def transfer(self, start, words, word_bytes, last_bytes):
         """Reserve the DRAM for a load; return the cycle of its last request."""
         start = max(start, self.free)
         credit = min(self.cap, self.credit + self.rate * (start - self.free))
-        need = rows * row_bytes - credit
-        last = max(rows - 1, -(-need // self.rate) if need > 0 else 0)
+
+        def waited(need):   # cycles until the bucket holds `need` bytes
+            return -(-(need - credit) // self.rate) if need > credit else 0
+
+        total = (words - 1) * word_bytes + last_bytes
+        last = max(words - 1, waited(total))
+        if words > 1:   # a short last word still waits for the full ones before it
+            last = max(last, waited((words - 1) * word_bytes) + 1)
         self.free = start + last + 1
-        self.credit = min(self.cap, credit + self.rate * (last + 1) - rows * row_bytes)
+        self.credit = min(self.cap, credit + self.rate * (last + 1) - total)
         return start + last
 
     def write(self, start, rows, row_bytes):
@@ -148,7 +160,11 @@ def predict_program(config, commands):
 
         if opcode is Opcode.LOAD:
             row_bytes = args["elems"] * config.data_bytes
-            last_request = dram.transfer(take + 1, args["rows"], row_bytes)
+            target = getattr(args["target"], "name", args["target"])
+            pack = config.entries_per_word(config.rows if target == "A" else config.cols)
+            words = -(-args["rows"] // pack)
+            last_request = dram.transfer(take + 1, words, pack * row_bytes,
+                                         (args["rows"] - (words - 1) * pack) * row_bytes)
             free[opcode] = last_request + 1
             landed = last_request + config.dram_latency
             last_load_push = None

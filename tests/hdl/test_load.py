@@ -30,9 +30,12 @@ def random_loads(rng, count):
     """``(fields, deps)`` of ``count`` LOADs, every other one waiting for a token."""
     loads = []
     for k in range(count):
-        rows = int(rng.integers(1, 5))
-        fields = dict(target=Target(int(rng.integers(2))), dram_addr=int(rng.integers(0, 40)),
-                      stride=int(rng.integers(1, 5)), sp_addr=int(rng.integers(0, 16 - rows)),
+        rows = int(rng.integers(1, 10))   # up to three words, the last one partly used
+        target = Target(int(rng.integers(2)))
+        pack = CONFIG.entries_per_word(CONFIG.rows if target is Target.A else CONFIG.cols)
+        fields = dict(target=target, dram_addr=int(rng.integers(0, 40)),
+                      stride=int(rng.integers(1, 5)),
+                      sp_addr=pack * int(rng.integers(0, (16 - rows) // pack + 1)),
                       rows=rows, elems=int(rng.integers(1, 4)))
         deps = (("pop_next",) if k % 2 else ()) + (("push_next",) if k % 3 != 1 else ())
         loads.append((fields, deps))
@@ -53,7 +56,8 @@ def test_loads_fill_the_scratchpads_and_push_after_the_data(idle, backpressure):
     async def producer(ctx):
         pause = pauses(idle)
         await put_instructions(ctx, dut.instr, CONFIG, "LOAD", loads, pause)
-        while len(writes) < sum(f["rows"] for f, _ in loads) or not ctx.get(dut.idle):
+        while sum(len(e) for _, _, e in writes) < sum(f["rows"] for f, _ in loads) \
+                or not ctx.get(dut.idle):
             await ctx.tick()
 
     async def dram(ctx):
@@ -81,7 +85,10 @@ def test_loads_fill_the_scratchpads_and_push_after_the_data(idle, backpressure):
             for en, target, addr, data in ((a_en, Target.A, a_addr, a_data),
                                            (b_en, Target.B, b_addr, b_data)):
                 if en:
-                    writes.append((cycle, target, addr, [v & 0xFF for v in data]))
+                    pack = len(data)
+                    writes.append((cycle, target, [
+                        (addr * pack + i, [v & 0xFF for v in data[i]])
+                        for i in range(pack) if en >> i & 1]))
             if push:
                 pushes.append(cycle)
             cycle += 1
@@ -89,29 +96,34 @@ def test_loads_fill_the_scratchpads_and_push_after_the_data(idle, backpressure):
     simulate(dut, [producer], [dram, token_source(dut.from_next, 13, pops), scratchpads, stream_rules(dut.read, "read")],
              cycles=3000)
 
-    # Every row, in order: its DRAM word, its bytes, its scratchpad entry.
-    expected_requests, expected_writes, push_rows = [], [], []
+    # Every word, in order: its DRAM address, the bytes of its entries, and in one
+    # write the scratchpad entries it fills (a whole word's worth, fewer in the last).
+    expected_requests, expected_writes, push_words, first_word = [], [], [], []
     for fields, deps in loads:
-        for r in range(fields["rows"]):
-            addr = fields["dram_addr"] + r * fields["stride"]
-            expected_requests.append((addr, fields["elems"] * CONFIG.data_bytes))
-            width = CONFIG.rows if fields["target"] is Target.A else CONFIG.cols
-            expected_writes.append((fields["target"], fields["sp_addr"] + r,
-                                    lanes(words[addr], width)))
+        width = CONFIG.rows if fields["target"] is Target.A else CONFIG.cols
+        pack = CONFIG.entries_per_word(width)
+        first_word.append(len(expected_requests))
+        for w, row in enumerate(range(0, fields["rows"], pack)):
+            addr = fields["dram_addr"] + w * fields["stride"]
+            entries = min(pack, fields["rows"] - row)
+            expected_requests.append((addr, entries * fields["elems"] * CONFIG.data_bytes))
+            expected_writes.append((fields["target"], [
+                (fields["sp_addr"] + row + i,
+                 lanes(words[addr] >> (i * width * CONFIG.data_width), width))
+                for i in range(entries)]))
         if "push_next" in deps:
-            push_rows.append(len(expected_writes) - 1)
+            push_words.append(len(expected_writes) - 1)
     assert [(a, b) for _, a, b in requests] == expected_requests
-    assert [(t, a, d) for _, t, a, d in writes] == expected_writes
+    assert [(t, e) for _, t, e in writes] == expected_writes
     # Each response lands LATENCY cycles after its request; a token is pushed with the
-    # last row's data, never earlier.
+    # last word's data, never earlier.
     assert [w[0] for w in writes] == [r[0] + LATENCY for r in requests]
-    assert pushes == [writes[row][0] for row in push_rows]
+    assert pushes == [writes[word][0] for word in push_words]
     # A LOAD that pops waits for its token: its first request comes after the pop.
-    first_row = np.cumsum([0] + [f["rows"] for f, _ in loads])
     waiting = [k for k, (_, deps) in enumerate(loads) if "pop_next" in deps]
     assert len(pops) == len(waiting)
     for pop, k in zip(pops, waiting):
-        assert requests[first_row[k]][0] > pop
+        assert requests[first_word[k]][0] > pop
 
 
 def test_waiting_flags_a_load_held_back_by_its_token():

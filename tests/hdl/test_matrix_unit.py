@@ -28,9 +28,9 @@ def run_blocks(config, blocks, sp_a_rows, sp_b_rows, idle="none"):
 
     async def producer(ctx):
         for k, row in enumerate(sp_a_rows):
-            ctx.set(sp_a.data[k], [int(v) for v in row])
+            ctx.set(sp_a.stored(k), [int(v) for v in row])
         for k, row in enumerate(sp_b_rows):
-            ctx.set(sp_b.data[k], [int(v) for v in row])
+            ctx.set(sp_b.stored(k), [int(v) for v in row])
         pause = pauses(idle)
         for block in blocks:
             await stream_put(ctx, unit.cmd, block, pause)

@@ -143,9 +143,9 @@ def test_compiler_rejects_what_does_not_fit():
     config = CONFIGS[0]
     with pytest.raises(ValueError, match="N must be an integer >= 1, got 0"):
         compile_gemm(config, 2, 3, 0)
-    # A: 1 block x 2048 words, B: 1 x 2048, C: 1 block x 2 rows = 4098 words.
-    with pytest.raises(ValueError, match="need 4098 DRAM words, dram_depth is 4096"):
-        compile_gemm(config, 2, 2048, 2)
+    # Four entries to a word: A 1 block x 512 words, B 1 x 512, C 1 block x 2 rows.
+    with pytest.raises(ValueError, match="need 1026 DRAM words, dram_depth is 1024"):
+        compile_gemm(config.replace(dram_depth=1024), 2, 2048, 2)
     small = config.replace(acc_depth=3)
     with pytest.raises(ValueError, match="acc_depth >= 2 \\* rows = 4, got 3"):
         compile_gemm(small, 2, 3, 3)
