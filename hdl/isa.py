@@ -302,17 +302,28 @@ def assemble(config, commands, what="the program"):
 
 
 def _check_ranges(config, index, opcode, args):
-    """Every address a LOAD or STORE touches lies inside its memories."""
+    """Every address a LOAD or STORE touches lies inside its memories, and a LOAD starts
+    at a whole scratchpad word (it fills whole words of entries)."""
     if opcode not in ("LOAD", "STORE"):
         return
     rows, stride = args.get("rows", 1), args.get("stride", 0)
-    spans = [("dram_addr", "DRAM", config.dram_depth, args.get("dram_addr", 0),
-              (rows - 1) * stride + 1)]
     if opcode == "LOAD":
-        spans.append(("sp_addr", "the scratchpad", config.sp_depth, args.get("sp_addr", 0), rows))
+        target = args.get("target", "A")
+        target = Target[target] if isinstance(target, str) else Target(target)
+        per_word = config.entries_per_word(config.rows if target is Target.A else config.cols)
+        first = args.get("sp_addr", 0)
+        if first % per_word:
+            raise InputError(f"instruction {index} (LOAD) starts at scratchpad entry {first}; "
+                             f"a DRAM word fills {per_word} entries, so sp_addr must be a "
+                             f"multiple of {per_word}")
+        words = -(-rows // per_word)
+        spans = [("sp_addr", "the scratchpad", config.sp_depth, first, rows)]
     else:
-        spans.append(("acc_addr", "the accumulator", config.acc_depth,
-                      args.get("acc_addr", 0), rows))
+        words = rows
+        spans = [("acc_addr", "the accumulator", config.acc_depth, args.get("acc_addr", 0),
+                  rows)]
+    spans.append(("dram_addr", "DRAM", config.dram_depth, args.get("dram_addr", 0),
+                  (words - 1) * stride + 1))
     for field, memory, depth, first, count in spans:
         if first < 0 or first + count > depth:
             raise InputError(f"instruction {index} ({opcode}) reaches {memory} entries "

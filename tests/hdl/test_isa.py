@@ -81,14 +81,18 @@ def test_softmax_command_refuses_what_the_hardware_would_get_wrong(change, messa
 
 
 def test_assemble_refuses_transfers_past_a_memory():
+    # A DRAM word is 2 x 32 bits: it carries 4 entries of 2 int8 operands.
     config = TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=8, dram_depth=100)
-    load = {"target": "A", "dram_addr": 90, "stride": 2, "sp_addr": 0, "rows": 6, "elems": 2}
+    assert config.entries_per_word(2) == 4
+    load = {"target": "A", "dram_addr": 96, "stride": 2, "sp_addr": 0, "rows": 12, "elems": 2}
     with pytest.raises(InputError, match=r"instruction 0 \(LOAD\) reaches DRAM entries "
-                                         r"90\.\.100 through dram_addr; DRAM has entries 0\.\.99"):
-        assemble(config, [("LOAD", (), load)])
-    assemble(config, [("LOAD", (), {**load, "stride": 1})])        # 90..95 fits
-    with pytest.raises(InputError, match=r"scratchpad entries 12\.\.17"):
-        assemble(config, [("LOAD", (), {**load, "stride": 1, "sp_addr": 12})])
+                                         r"96\.\.100 through dram_addr; DRAM has entries 0\.\.99"):
+        assemble(config, [("LOAD", (), load)])               # 3 words, 2 apart
+    assemble(config, [("LOAD", (), {**load, "stride": 1})])  # words 96..98 fit
+    with pytest.raises(InputError, match=r"scratchpad entries 8\.\.19"):
+        assemble(config, [("LOAD", (), {**load, "stride": 1, "sp_addr": 8})])
+    with pytest.raises(InputError, match=r"sp_addr must be a multiple of 4"):
+        assemble(config, [("LOAD", (), {**load, "stride": 1, "sp_addr": 2, "rows": 4})])
     store = {"acc_addr": 6, "dram_addr": 0, "stride": 1, "rows": 3, "elems": 2}
     with pytest.raises(InputError, match=r"instruction 1 \(STORE\) reaches the accumulator "
                                          r"entries 6\.\.8"):
