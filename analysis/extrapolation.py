@@ -43,6 +43,13 @@ class Derates:
                 if scaled.bound == "memory" else 1.0)
         return cls(mapping, dram)
 
+    @classmethod
+    def predicted(cls, config, flop, prediction):
+        """:meth:`of` the tile model's ``prediction`` (``cycles``, ``array_busy``,
+        ``bytes_read``, ``bytes_written``) of a scaled op of ``flop`` on ``config``."""
+        return cls.of(config, flop, prediction.cycles, prediction.array_busy,
+                      prediction.bytes_read + prediction.bytes_written)
+
     def time_s(self, flop, bytes_, hw: "str | HardwareSpec", dtype):
         """Seconds of a full-size op of ``flop`` and ``bytes_`` on machine ``hw``."""
         hw = get_hardware(hw)

@@ -128,8 +128,7 @@ class ScaledRun:
         """From the RTL ``counters`` (a Counters) and the model's ``prediction`` (has
         ``cycles``, ``array_busy``, ``bytes_read``, ``bytes_written``) of a scaled op of
         ``flop`` on ``config``."""
-        derates = Derates.of(config, flop, prediction.cycles, prediction.array_busy,
-                             prediction.bytes_read + prediction.bytes_written)
+        derates = Derates.predicted(config, flop, prediction)
         return cls(derates, counters.mac_utilization(config.peak_macs_per_cycle),
                    counters.bandwidth_utilization(config.dram_bytes_per_cycle))
 

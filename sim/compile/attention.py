@@ -49,7 +49,7 @@ from ..model import golden
 from ..model.tile_model import predict_program
 from ..run.pipeline import random_operands
 from .gemm import tile_job
-from .packing import block_columns, operand, unpack_lanes
+from .packing import block_columns, operand, sizes, unpack_lanes
 
 __all__ = ["AttentionShape", "AttentionProgram", "compile_attention"]
 
@@ -83,10 +83,8 @@ class AttentionShape:
     shared_values: bool = False
 
     def __post_init__(self):
-        for name in ("instances", "queries", "context", "key_dim", "value_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        sizes(**{name: getattr(self, name) for name in
+                 ("instances", "queries", "context", "key_dim", "value_dim")})
         if self.shared_values and self.value_dim > self.key_dim:
             raise ValueError(f"shared values need value_dim <= key_dim, got "
                              f"{self.value_dim} > {self.key_dim}")

@@ -33,7 +33,7 @@ from ...hdl.isa import assemble
 from ..model import golden
 from ..model.tile_model import cycle_bound, predict_program
 from ..run.pipeline import random_operands
-from .packing import block_columns, operand, unpack_lanes
+from .packing import block_columns, operand, sizes, unpack_lanes
 
 __all__ = ["GemmProgram", "compile_gemm", "tile_job"]
 
@@ -134,9 +134,7 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
         Non-positive sizes, a reduction beyond ``max_reduction``, or a problem whose
         data, program or double buffers do not fit the tile (the message says which).
     """
-    for name, value in (("M", m), ("K", k), ("N", n)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    sizes(M=m, K=k, N=n)
     if k > config.max_reduction:
         raise ValueError(f"K={k} exceeds the tile's max_reduction={config.max_reduction}")
     if config.acc_depth < 2 * config.rows:

@@ -12,7 +12,7 @@ import numpy as np
 from ..model import golden
 from ..model.array_model import predict_cycles
 from ..run.pipeline import random_operands
-from .packing import operand
+from .packing import operand, sizes
 
 __all__ = ["MatmulProgram", "compile_matmul", "plan_matmul"]
 
@@ -78,9 +78,7 @@ def compile_matmul(config, m, k, n, *, k_chunk=None):
     ValueError
         Sizes below 1, or a problem that does not fit the scratchpads / accumulator.
     """
-    for name, value in (("M", m), ("K", k), ("N", n)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    sizes(M=m, K=k, N=n)
     k_chunk = k if k_chunk is None else k_chunk
     if not 1 <= k_chunk:
         raise ValueError(f"k_chunk must be >= 1, got {k_chunk!r}")

@@ -1,11 +1,24 @@
 """Bit packing shared by the compilers and the testbenches, so neither can disagree with
-the RTL about bit positions."""
+the RTL about bit positions; and the compilers' checks of sizes and operands."""
 
 import numpy as np
 
 from ...hdl.errors import InputError, InputTypeError
 
-__all__ = ["pack_lanes", "unpack_lanes", "pack_struct", "block_columns", "operand"]
+__all__ = ["pack_lanes", "unpack_lanes", "pack_struct", "block_columns", "operand", "sizes"]
+
+
+def sizes(**named):
+    """Check that every named problem size is an integer >= 1 (numpy integers too).
+
+    Raises
+    ------
+    InputError
+        Naming the first size that is not, e.g. ``N must be an integer >= 1, got 0``.
+    """
+    for name, value in named.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def operand(config, name, values, shape):

@@ -67,9 +67,7 @@ def _measurements(spec, layers, runs):
         w = layer.workload
         for op in layer.scaled:
             run = runs[op.key]
-            p = run.prediction
-            derates = Derates.of(spec.config, op.flop, p.cycles, p.array_busy,
-                                 p.bytes_read + p.bytes_written)
+            derates = Derates.predicted(spec.config, op.flop, run.prediction)
             measurements.append(measurement(
                 spec.config, op, run, workload=w.label, model=w.model,
                 attention=layer.attention, batch=w.batch, full_time_s={
