@@ -1,10 +1,11 @@
-"""Run the verdict's variants on the RTL: the attention unit's engine and the iso-area
+"""The verdict's variants on the RTL: the attention unit's engine and the iso-area
 tiles. The pricing, the verdict and its report are pure analysis
-(:mod:`rooftile.analysis.verdict`); this module only compiles, runs and hands over records.
+(:mod:`rooftile.analysis.verdict`); this module compiles the variants' programs and
+hands their runs (made with the study's, :func:`rooftile.sim.study.measure.run_scaled`)
+over as records.
 """
 
 from ...analysis.verdict import FullOp, LayerOps, ScaledRun, verdict
-from .measure import run_scaled
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError, Workload
 
@@ -48,9 +49,10 @@ def _layer_ops(spec, layer):
                     tuple(full(op) for op in layer.scaled), half)
 
 
-def run_verdict(spec, all_variants, layers, programs, base_runs, *, progress=print):
-    """Run every variant's ``programs`` (:func:`compile_variants`) and price them;
-    return ``(rows, breakdown)`` of :func:`rooftile.analysis.verdict.verdict`.
+def run_verdict(spec, all_variants, layers, variant_runs):
+    """Price the variants from their runs (``{variant name: {key: ProgramRun}}``, the
+    baseline's included); return ``(rows, breakdown)`` of
+    :func:`rooftile.analysis.verdict.verdict`.
 
     Raises
     ------
@@ -61,21 +63,13 @@ def run_verdict(spec, all_variants, layers, programs, base_runs, *, progress=pri
     flop = {op.key: op.flop for op in every}
     runs = {}
     for variant in all_variants:
-        config = variant.config
-        if variant.role == "baseline":
-            program_runs = base_runs
-        else:
-            what = (f"{config.rows}x1 GEMV engine" if variant.unit else
-                    f"{config.rows}x{config.cols} array")
-            progress(f"verdict: {variant.name}: {what} at "
-                     f"{float(config.dram_bytes_per_cycle):.3g} B/cycle")
-            program_runs = run_scaled(config, programs[variant.name], seed=spec.seed,
-                                      simulator=spec.simulator, progress=progress)
+        program_runs = variant_runs[variant.name]
         wrong = [str(key) for key, run in program_runs.items() if not run.exact]
         if wrong:
             raise StudyError(f"{variant.name}: outputs differ from the numpy golden model: "
                              f"{', '.join(wrong)}")
-        runs[variant.name] = {key: ScaledRun.of(config, flop[key], run.counters, run.prediction)
+        runs[variant.name] = {key: ScaledRun.of(variant.config, flop[key], run.counters,
+                                                run.prediction)
                               for key, run in program_runs.items()}
     return verdict(all_variants, [_layer_ops(spec, layer) for layer in layers], runs,
                    spec.machines, spec.dtype)
