@@ -7,7 +7,7 @@ Both results must be bit-exact against numpy and their cycle counts equal. Each
 simulator runs the job --runs times and the fastest run is reported (the machine may be
 busy with other work). Builds go to a fresh temporary cache, so build times are cold.
 Run:
-    python scripts/bench_tile.py [--sizes 8 16] [--k 4096] [--runs 3]
+    python scripts/bench_tile.py [--sizes 8x8 16x16 2x1 3x1] [--k 4096] [--runs 3]
 """
 
 import argparse
@@ -25,16 +25,26 @@ from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.model.tile_model import predict_program
 
 
-def bench_config(size, k):
+def bench_config(rows, cols, k):
     """A tile with one DRAM word per cycle, large enough for a 16-block-square GEMM."""
-    return TileConfig(rows=size, cols=size, max_reduction=k, sp_depth=2048, acc_depth=512,
-                      dram_bytes_per_cycle=4 * size, dram_latency=32,
-                      dram_depth=1 << 18, program_depth=1 << 15)
+    config = TileConfig(rows=rows, cols=cols, max_reduction=k, sp_depth=2048,
+                        acc_depth=512, dram_latency=32, dram_depth=1 << 18,
+                        program_depth=1 << 15)
+    return config.replace(dram_bytes_per_cycle=config.dram_word_bytes)
 
 
-def bench(size, k, simulator, runs):
-    config = bench_config(size, k)
-    m = n = 16 * size  # 256 output blocks of k steps each: 256 * k array cycles
+def shape(text):
+    """``RxC`` (or ``N`` for NxN) as ``(rows, cols)``."""
+    rows, _, cols = text.partition("x")
+    try:
+        return int(rows), int(cols or rows)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not RxC or N") from None
+
+
+def bench(rows, cols, k, simulator, runs):
+    config = bench_config(rows, cols, k)
+    m, n = 16 * rows, 16 * cols  # 256 output blocks of k steps each: 256 * k array cycles
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (m, k))
     b = rng.integers(-128, 128, (k, n))
@@ -54,11 +64,11 @@ def bench(size, k, simulator, runs):
     for name, outcomes in results.items():
         for result in outcomes:
             if not np.array_equal(program.output(config, result), expected):
-                raise SystemExit(f"{size}x{size}: {name} result differs from numpy")
+                raise SystemExit(f"{rows}x{cols}: {name} result differs from numpy")
     counted = {result["counters"]["cycles"] for outcomes in results.values()
                for result in outcomes}
     if len(counted) != 1:
-        raise SystemExit(f"{size}x{size}: cycle counts differ between runs: {counted}")
+        raise SystemExit(f"{rows}x{cols}: cycle counts differ between runs: {counted}")
     (cycles,) = counted
     # Rates from just before the start pulse until done is seen, fastest run of each.
     best = {name: min(outcomes, key=lambda result: result["wall"]["compute_s"])
@@ -67,7 +77,7 @@ def bench(size, k, simulator, runs):
     counters, wall = best["cocotb"]["counters"], best["cocotb"]["wall"]
     predicted = predict_program(config, program.commands).cycles
     return {
-        "size": f"{size}x{size}", "gemm": f"{m}x{k}x{n}", "build_s": build_s,
+        "size": f"{rows}x{cols}", "gemm": f"{m}x{k}x{n}", "build_s": build_s,
         "plain_build_s": plain_build_s,
         "cycles": cycles, "model_error": predicted / cycles - 1,
         "array_busy": counters["array_busy"] / cycles,
@@ -80,8 +90,10 @@ def bench(size, k, simulator, runs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16], metavar="N",
-                        help="array sizes N (NxN) (default: %(default)s)")
+    parser.add_argument("--sizes", type=shape, nargs="+",
+                        default=[(8, 8), (16, 16), (2, 1), (3, 1)], metavar="RxC",
+                        help="array shapes, RxC or N for NxN (default: 8x8 16x16 and the "
+                             "attention unit engines' 2x1 3x1)")
     parser.add_argument("--k", type=int, default=4096, metavar="K",
                         help="reduction depth; cycles ~ 256 * K (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=1, metavar="RUNS",
@@ -97,8 +109,8 @@ def main(argv=None):
         print(f"{'tile':>6} {'GEMM':>14} {'build s':>11} {'cycles':>9} {'model':>7} "
               f"{'busy':>5} {'cocotb cyc/s':>12} {'plain cyc/s':>11} {'ratio':>5} "
               f"{'DRAM load':>16} {'readback':>15}", flush=True)
-        for size in args.sizes:
-            r = bench(size, args.k, args.simulator, args.runs)
+        for rows, cols in args.sizes:
+            r = bench(rows, cols, args.k, args.simulator, args.runs)
             builds = f"{r['build_s']:.1f}"
             rates = f"{'-':>11} {'-':>5}"
             if r["plain_cycles_per_s"] is not None:

@@ -1,6 +1,7 @@
 """Smoke run of scripts/bench_study.py on a one-op-group study (warm: the cached build)."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 SCRIPT = Path(__file__).parents[3] / "scripts" / "bench_study.py"
@@ -13,4 +14,10 @@ def test_bench_study_prints_its_timing(capsys):
     assert bench.main(["--warm-only", "--", "--models", "llama-3-8b", "--batches", "2",
                        "--no-verdict"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("warm (builds cached):") and out.rstrip().endswith(" s")
+    match = re.fullmatch(r"warm \(builds cached\): +([\d.]+) s  \(build ([\d.]+) s, "
+                         r"simulate ([\d.]+) s, Python and process start (-?[\d.]+) s\)\n",
+                         out)
+    assert match, out
+    total, build, simulate, python = map(float, match.groups())
+    assert total > 0 and simulate > 0 and build >= 0 and python > 0
+    assert abs(build + simulate + python - total) < 0.2

@@ -34,7 +34,7 @@ def test_study_writes_results_that_reproduce(study):
     assert provenance["tile_config"] == SMALL.config.to_json()
     assert provenance["study"]["workloads"][1] == {"model": "deepseek-v2-lite", "batch": 8}
     assert "verilator" in provenance["simulator_version"]
-    assert any("programs on verilator" in message for message in messages)
+    assert any("simulator starts on verilator" in message for message in messages)
     # Every op of both layers, each checked and within the model's tolerance.
     ops = {(m.workload, m.op) for m in measurements}
     assert ("deepseek-v2-lite b=8", "expert_up_gate") in ops
