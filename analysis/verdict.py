@@ -386,8 +386,8 @@ def claims(rows, machine):
 def thesis_paragraph(rows, machine):
     """The answer on ``machine`` in one paragraph: each claim of arXiv 2507.15465 with
     rooftile's number and whether the RTL-grounded result agrees."""
-    parts = [f"On {machine} (decision margin {MARGIN:.3f}x, from the tile model's "
-             f"{MODEL_ERROR:.0%} validated error):"]
+    parts = [f"The claims of arXiv 2507.15465 on {machine} (decision margin {MARGIN:.3f}x, "
+             f"from the tile model's {MODEL_ERROR:.0%} validated error):"]
     parts += [f"{c['claim']}: {c['rooftile']} ({c['agreement']})." for c in claims(rows, machine)]
     return " ".join(parts)
 
