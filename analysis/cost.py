@@ -138,7 +138,11 @@ class MachineCost:
     links, link_phy_mm2 : int, float
         Scale-up links and the PHY area of one on the compute die.
     max_link_scale : float
-        The fastest interconnect the class can have, over its own.
+        The fastest interconnect the class can have, over its own (scale-up and
+        scale-out links alike).
+    domain, scale_out : int, str
+        Devices one scale-up (NVLink) domain holds; traffic between domains goes over the
+        ``scale_out`` interconnect preset.
     """
     name: str
     hardware: str
@@ -154,6 +158,8 @@ class MachineCost:
     links: int
     link_phy_mm2: float
     max_link_scale: float
+    domain: int
+    scale_out: str
     source: str
 
     @property
@@ -179,7 +185,9 @@ MACHINES = name_registry((
         max_bandwidth_Bps=4.8e12,                     # H200: same die, 6 HBM3e stacks [S4]
         max_memory_bytes=141e9,                       # H200's 141 GB usable [S4]
         links=18, link_phy_mm2=0.965,                 # NVLink4 18 x 50 GB/s [S60]; PHY [S29]
-        max_link_scale=2.0,                           # NVLink5, 1.8 TB/s [S60]
+        max_link_scale=2.0,                           # NVLink5, 1.8 TB/s [S60]; IB XDR
+                                                      # is twice NDR [S62, S63]
+        domain=8, scale_out="ib-ndr",                 # 8-GPU nodes, 400 Gb/s CX7 [S66, S62]
         source="H100 SXM [S1, S3, S30, S60]; bounds from H200 [S4]"),
     MachineCost(
         name="b200", hardware="b200", link="nvlink5",
@@ -190,7 +198,8 @@ MACHINES = name_registry((
         max_memory_bytes=288e9,                       # B300: 8 x 12-Hi HBM3e [S11]
         links=18, link_phy_mm2=0.965,                 # NVLink5 18 x 100 GB/s [S60]; PHY
                                                       # estimate: NVLink4's [S29]
-        max_link_scale=2.0,                           # NVLink6, 3.6 TB/s [S15]
+        max_link_scale=2.0,                           # NVLink6, 3.6 TB/s [S15]; IB XDR
+        domain=8, scale_out="ib-ndr",                 # HGX B200: 8 GPUs per node [S10]
         source="B200 [S7, S10, S30, S60]; bounds from [S11, S17, S22]"),
 ), "machine")
 
@@ -295,7 +304,8 @@ class Variant:
         The unit whose price this variant matches ("" for the baseline).
     hw : HardwareSpec
         Peaks, bandwidth and capacity of the compute die and its HBM.
-    link : InterconnectSpec
+    link, scale_out : InterconnectSpec
+        Inside the scale-up domain of ``domain`` devices, and between domains.
     unit : Unit or None
     usd : dict
         Bill of materials by line (``unit`` included when there is one).
@@ -312,6 +322,12 @@ class Variant:
     usd: dict
     area_mm2: dict
     bound: str = ""
+    scale_out: InterconnectSpec | None = None
+    domain: int = 1
+
+    def link_for(self, devices: int) -> InterconnectSpec:
+        """The link a collective over ``devices`` devices crosses."""
+        return self.link if devices <= self.domain else self.scale_out
 
     @property
     def cost_usd(self) -> float:
@@ -373,6 +389,7 @@ def _scaled(hw, name, compute=1.0, bandwidth=1.0, memory=1.0):
 def _alternative(machine, role, group, budget, constants):
     """The baseline with ``budget`` dollars spent on ``role``, up to the package's bound."""
     hw, link = machine.hw, get_interconnect(machine.link)
+    scale_out = get_interconnect(machine.scale_out)
     usd, area = machine.usd(constants), {"compute_die": machine.dies * machine.die_mm2}
     name = f"{role} (= {group})"
     scales, bound = {}, ""
@@ -404,11 +421,13 @@ def _alternative(machine, role, group, budget, constants):
         extra_links = (scale - 1) * machine.links
         usd["links"] = extra_links * per_link_usd
         area["link_phy"] = extra_links * machine.link_phy_mm2
-        link = dataclasses.replace(link, name=f"{link.name} x{scale:.3g}",
-                                   bandwidth_bytes_per_s=link.bandwidth_bytes_per_s * scale)
+        link, scale_out = (dataclasses.replace(
+            spec, name=f"{spec.name} x{scale:.3g}",
+            bandwidth_bytes_per_s=spec.bandwidth_bytes_per_s * scale) for spec in (link, scale_out))
     else:
         raise InputError(f"alternative must be one of {ALTERNATIVES}, got {role!r}")
-    return Variant(name, group, _scaled(hw, name, **scales), link, None, usd, area, bound)
+    return Variant(name, group, _scaled(hw, name, **scales), link, None, usd, area, bound,
+                   scale_out, machine.domain)
 
 
 def variants(machine, kinds=tuple(UNITS), dtype="bf16", constants=DEFAULT_CONSTANTS):
@@ -421,12 +440,14 @@ def variants(machine, kinds=tuple(UNITS), dtype="bf16", constants=DEFAULT_CONSTA
     machine = get_machine(machine)
     hw, link = machine.hw, get_interconnect(machine.link)
     base_area = {"compute_die": machine.dies * machine.die_mm2}
+    scale_out = get_interconnect(machine.scale_out)
     out = [Variant("baseline", "", _scaled(hw, "baseline"), link, None,
-                   machine.usd(constants), base_area)]
+                   machine.usd(constants), base_area, "", scale_out, machine.domain)]
     for kind in kinds:
         unit, usd, area = unit_for(machine, kind, dtype, constants)
         out.append(Variant(kind, kind, _scaled(hw, kind), link, unit,
                            {**machine.usd(constants), "unit": usd},
-                           {**base_area, "unit_base_die": area}))
+                           {**base_area, "unit_base_die": area}, "", scale_out,
+                           machine.domain))
         out += [_alternative(machine, role, kind, usd, constants) for role in ALTERNATIVES]
     return out

@@ -17,7 +17,8 @@ other; with it every variant gets the best schedule its hardware can run. On the
 die, memory-bound attention co-runs with compute-bound GEMMs: the layer takes
 ``max(sum compute, sum memory)``. With a unit, the batch splits into two sub-batches
 interleaved across the unit and the die (as NeuPIMs does): ``max(2 U_half, 2 T_half)``
-when that beats ``U + T``. A batch of one cannot be split.
+when that beats ``U + T``. A batch of one cannot be split. A unit variant may also leave
+its unit idle when the die alone is faster (MLA attention on a low-ops/byte unit).
 
 A decode step (TPOT) is every layer plus its communication (TP all-reduces, MoE
 all-to-alls) on the variant's link, not overlapped. Only batches that fit the variant's
@@ -196,29 +197,40 @@ def _time(parts, overlap):
     return sum(max(p[1], p[2]) for p in parts)
 
 
-def layer_time(variant, layer, runs, dtype, tp=1, ratio=1.0, overlap=True):
-    """Seconds of one decode layer on ``variant`` per device (module docstring)."""
+def _schedule(variant, layer, runs, dtype, tp, ratio, overlap):
+    """``(seconds, variant as run)`` of one layer: a unit variant also has the schedule
+    that leaves its unit idle (the die runs everything), and takes the faster."""
     parts = _parts(variant, layer.ops, runs, dtype, tp, ratio)
     unit = [p for p in parts if p[0] == "unit"]
     tile = [p for p in parts if p[0] == "tile"]
-    serial = _time(unit, False) + _time(tile, overlap)
-    if not overlap or not unit or not layer.half_batch_ops:
-        return serial
-    half = _parts(variant, layer.half_batch_ops, runs, dtype, tp, ratio)
-    interleaved = 2 * max(_time([p for p in half if p[0] == "unit"], False),
-                          _time([p for p in half if p[0] == "tile"], True))
-    return min(serial, interleaved)
+    seconds = _time(unit, False) + _time(tile, overlap)
+    if overlap and unit and layer.half_batch_ops:
+        half = _parts(variant, layer.half_batch_ops, runs, dtype, tp, ratio)
+        seconds = min(seconds, 2 * max(_time([p for p in half if p[0] == "unit"], False),
+                                       _time([p for p in half if p[0] == "tile"], True)))
+    if not unit:
+        return seconds, variant
+    idle = dataclasses.replace(variant, unit=None)
+    alone = _schedule(idle, layer, runs, dtype, tp, ratio, overlap)[0]
+    return (seconds, variant) if seconds <= alone else (alone, idle)
 
 
-def _comm(model, mapping, batch, link, dtype):
+def layer_time(variant, layer, runs, dtype, tp=1, ratio=1.0, overlap=True):
+    """Seconds of one decode layer on ``variant`` per device (module docstring)."""
+    return _schedule(variant, layer, runs, dtype, tp, ratio, overlap)[0]
+
+
+def _comm(model, mapping, batch, variant, dtype):
     """Seconds and link bytes of one layer's communication per device: two TP
-    all-reduces of the group's hidden states; an MoE layer's dispatch and combine."""
+    all-reduces of the group's hidden states; an MoE layer's dispatch and combine, over
+    the scale-out link when the experts span more than one scale-up domain."""
     hidden = batch * model.hidden_size * element_bytes(dtype)
-    seconds = 2 * allreduce_time(hidden, mapping.tp, link)
+    seconds = 2 * allreduce_time(hidden, mapping.tp, variant.link_for(mapping.tp))
     sent = 2 * 2 * (mapping.tp - 1) / mapping.tp * hidden
     if model.moe is not None:
         top_k = model.moe.num_experts_per_tok
-        seconds += 2 * a2a_time(batch, model.hidden_size, top_k, mapping.ep, link, dtype)
+        seconds += 2 * a2a_time(batch, model.hidden_size, top_k, mapping.ep,
+                                variant.link_for(mapping.ep), dtype)
         sent += 2 * a2a_bytes(batch, model.hidden_size, top_k, mapping.ep, dtype)
     return seconds, sent
 
@@ -266,12 +278,13 @@ def _price(layer, machine, variant, base, runs, dtype, context, ep_devices, cons
         return row | {"tpot_us": None, "tpot_us_no_overlap": None,
                       "tokens_per_s_per_device": None, "energy_per_token_J": None}
     ratio = tile_ratio(variant, base)
-    comm_s, sent = _comm(model, mapping, layer.batch, variant.link, dtype)
+    comm_s, sent = _comm(model, mapping, layer.batch, variant, dtype)
     layers = model.num_hidden_layers
     tpot = {overlap: layers * (layer_time(variant, layer, runs, dtype, mapping.tp, ratio,
                                           overlap) + comm_s) for overlap in (True, False)}
+    ran = _schedule(variant, layer, runs, dtype, mapping.tp, ratio, True)[1]
     joules = sum(energy_J(p[3], dtype, constants) for p in _parts(
-        variant, layer.ops, runs, dtype, mapping.tp, ratio, constants.dram_pJ_per_bit))
+        ran, layer.ops, runs, dtype, mapping.tp, ratio, constants.dram_pJ_per_bit))
     joules += energy_J(Events(link_bytes=sent), dtype, constants)
     tokens = layer.batch / mapping.tp          # tokens per device per step
     return row | {"tpot_us": round(tpot[True] * 1e6, 3),

@@ -75,9 +75,25 @@ def test_overlap_is_symmetric_by_hand():
     t_half = max(4e12 / peak, 1e9 / bw)
     assert layer_time(unit, LAYER, runs, "bf16", overlap=True) == pytest.approx(
         min(u + t, 2 * max(u_half, t_half)))
-    # A batch of one cannot be split: the unit's overlap is U + T.
+    # A batch of one cannot be split: U + T, unless the die alone, co-scheduling its
+    # attention with the projection, is faster (here it is).
     single = LayerOps("m b=1", "llama-2-7b", "mha", 1, (ATT, PROJ))
-    assert layer_time(unit, single, runs, "bf16", overlap=True) == pytest.approx(u + t)
+    alone = max(c_att + c_proj, m_att + m_proj)
+    assert alone < u + t
+    assert layer_time(unit, single, runs, "bf16", overlap=True) == pytest.approx(alone)
+    assert layer_time(unit, single, runs, "bf16", overlap=False) == pytest.approx(u + t)
+
+
+def test_a_unit_slower_than_the_die_is_left_idle():
+    """Attention of high intensity (MLA-like: 1000 FLOP/byte) runs 9x slower on the
+    logic-die unit (32 FLOP per pin byte) than on the die: its best schedule is the die."""
+    heavy = FullOp("attention", "A", "attention", flop=4e12, bytes=4e9)
+    layer = LayerOps("m b=1", "deepseek-v3", "mla-absorbed", 1, (heavy, PROJ))
+    by_name = {v.name: v for v in variants("h100")}
+    runs = runs_for("AP")
+    for overlap in (True, False):
+        assert layer_time(by_name["logic-die"], layer, runs, "bf16", overlap=overlap) == \
+            layer_time(by_name["baseline"], layer, runs, "bf16", overlap=overlap)
 
 
 def test_extra_traffic_of_the_program_reaches_full_size():
