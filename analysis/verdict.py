@@ -52,7 +52,7 @@ from .study_report import markdown_table
 
 __all__ = ["MODEL_ERROR", "MARGIN", "ScaledRun", "FullOp", "LayerOps", "deployment",
            "tile_ratio", "layer_time", "verdict", "decide", "claims", "thesis_paragraph",
-           "plot_throughput", "write_verdict"]
+           "plot_throughput", "record_rows", "write_verdict"]
 
 #: The tile model's validated error against the RTL: its cycle count is within 5% of the
 #: RTL's on every program the tests run (README, "Analytical model").
@@ -441,9 +441,23 @@ _TABLE = ("workload", "variant", "feasible", "cost_usd", "tpot_us", "tokens_per_
           "energy_per_token_J", "speedup_with_overlap", "speedup_without_overlap", "verdict")
 
 
-def write_verdict(out_dir, rows, machines, sensitivity_rows=(), notes=()):
+def record_rows(records):
+    """Per RTL proxy and program: the traffic factor carried to full size, the derates
+    and the model's error against the RTL (None: priced by the model only)."""
+    return [{"proxy": f"{name[0]} {name[1]}",
+             "program": str(key[1] if isinstance(key, tuple) else key),
+             "traffic_over_ideal": round(run.traffic, 3),
+             "mapping": round(run.derates.mapping, 4), "dram": round(run.derates.dram, 4),
+             "model_error": None if run.model_error is None else round(run.model_error, 4)}
+            for name, runs in records.items() for key, run in runs.items()
+            if name[0] == "unit" or name[1] == 1.0]
+
+
+def write_verdict(out_dir, rows, machines, sensitivity_rows=(), notes=(), records=None):
     """Write ``verdict.json``, ``verdict.csv``, ``verdict.md`` and one figure per machine
-    into ``out_dir``; return the Markdown (it opens with the answer) and the paths."""
+    into ``out_dir``; return the Markdown (it opens with the answer) and the paths.
+    ``records`` (the :class:`ScaledRun` per proxy) adds the table of what the RTL proxies
+    measured."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"verdict_json": out / "verdict.json", "verdict_csv": out / "verdict.csv",
@@ -461,15 +475,18 @@ def write_verdict(out_dir, rows, machines, sensitivity_rows=(), notes=()):
         path = out / f"verdict_{machine}.png"
         plot_throughput(rows, machine).savefig(path, dpi=120)
         paths[f"verdict_{machine}"] = path
-        units = [{k: r.get(k) for k in ("workload", "group", "verdict", "verdict_no_overlap",
-                                         "energy_verdict", "speedup_with_overlap",
-                                         "speedup_without_overlap")}
+        units = [{k: r.get(k) for k in ("workload", "largest_batch", "group", "verdict",
+                                         "verdict_no_overlap", "energy_verdict",
+                                         "speedup_with_overlap", "speedup_without_overlap")}
                  for r in rows if r["machine"] == machine and r["variant"] in UNITS]
         parts += [f"### {machine}", "", thesis_paragraph(rows, machine), "",
                   markdown_table(units), "", f"![tokens/s per $ against batch](verdict_{machine}.png)",
                   ""]
     parts += ["### Every variant", "", *notes, "",
               markdown_table([{k: r.get(k) for k in ("machine", *_TABLE)} for r in rows]), ""]
+    if records:
+        parts += ["### What the RTL proxies measured (the baseline tile and the unit engines)",
+                  "", markdown_table(record_rows(records)), ""]
     if sensitivity_rows:
         parts += ["### Sensitivity: where each verdict flips", "",
                   markdown_table(list(sensitivity_rows)), ""]

@@ -201,7 +201,7 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
                   if r.model_error is not None]
         notes = [f"Tile model against the RTL on the {len(errors)} proxy runs: largest "
                  f"cycle error {max(errors):.1%} (the decision margin assumes 5%)."]
-        text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes)
+        text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes, records)
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:
         paths.update(write_study(out_dir, measurements, provenance, extra))

@@ -10,6 +10,7 @@ from rooftile.analysis.cost import variants
 from rooftile.analysis.extrapolation import Derates
 from rooftile.analysis.sensitivity import sensitivity
 from rooftile.analysis.verdict import (MARGIN, FullOp, LayerOps, ScaledRun, claims, decide,
+                                       record_rows,
                                        deployment, layer_time, tile_ratio, verdict)
 from rooftile.hdl.errors import InputError
 from rooftile.sim.study.spec import balanced_tile
@@ -233,3 +234,13 @@ def test_bad_op_kind_is_refused():
     with pytest.raises(InputError, match="op kind must be one of .* got 'softmax'"):
         FullOp("x", "X", "softmax", 1.0, 1.0)
     assert math.isfinite(MARGIN)
+
+
+def test_record_rows_show_the_proxies_measurements():
+    records = runs_for("AP", traffic=3.0)
+    records[("tile", 1.3)] = {"A": ideal()}             # a model-only proxy: left out
+    rows = record_rows(records)
+    assert len(rows) == 2 * 4                            # baseline tile and 3 unit engines
+    assert {r["proxy"] for r in rows} == {"tile 1.0", "unit logic-die", "unit bank-level",
+                                          "unit duplex"}
+    assert all(r["traffic_over_ideal"] == 3.0 and r["model_error"] is None for r in rows)
