@@ -62,15 +62,19 @@ def test_verdict_prices_machine_variants_on_rtl_proxies(study):
             assert unit["cost_usd"] > base["cost_usd"]
             assert unit["verdict"] in {r["variant"] for r in rows} | {"neither"} or \
                 "within the margin" in unit["verdict"]
-    # The unit's own bandwidth speeds up GQA's memory-bound attention more than MLA's,
-    # whose heads share the latent.
-    for kind in ("logic-die", "bank-level"):
-        assert by[("llama-3-8b b=4", kind)]["speedup_without_overlap"] > \
-            by[("deepseek-v2-lite b=8", kind)]["speedup_without_overlap"]
+    # A unit variant may leave its unit idle, so it is never slower than the baseline; the
+    # alternatives that buy bandwidth speed up these memory-bound decode layers.
+    for (workload, variant), row in by.items():
+        if variant in ("logic-die", "bank-level", "duplex"):
+            assert row["speedup_with_overlap"] >= 1.0
+            assert row["speedup_without_overlap"] >= 1.0
+        if variant.startswith("more_bandwidth"):
+            assert row["speedup_with_overlap"] > 1.0
     report = paths["report"].read_text()
     assert report.startswith("## The answer: what should the next dollar buy?")
     assert "The claims of arXiv 2507.15465 on h100" in report
     assert "Sensitivity: where each verdict flips" in report
+    assert "What the RTL proxies measured" in report
 
 
 def test_extrapolated_layer_time_is_not_below_the_roofline(study):
