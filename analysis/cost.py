@@ -28,13 +28,16 @@ from .dtypes import element_bytes
 from .hardware import HardwareSpec, get_hardware
 from .interconnect import InterconnectSpec, get_interconnect
 
-__all__ = ["CostConstants", "DEFAULT_CONSTANTS", "MachineCost", "MACHINES", "get_machine",
+__all__ = ["BASE_DIE_MM2", "CostConstants", "DEFAULT_CONSTANTS", "MachineCost", "MACHINES", "get_machine",
            "UnitDesign", "UNITS", "good_die_usd", "Unit", "Variant", "ALTERNATIVES",
            "variants", "unit_for"]
 
 _WAFER_DIAMETER_MM = 300.0
 _WAFER_EDGE_MM = 5.0          # edge exclusion e [S68]
 _YIELD_ALPHA = 10.0           # negative-binomial clustering alpha [S68]
+#: The most base-die area a unit may take per stack: the 11 x 11 mm HBM3E footprint [S22]
+#: (the base die's own area was not found [S27]; its PHY and TSVs share it: an upper bound).
+BASE_DIE_MM2 = 121.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,7 +315,8 @@ class Variant:
     area_mm2 : dict
         Silicon by part: compute die(s), unit on the base die, extra link PHYs.
     bound : str
-        Which package bound stopped the spending (empty when the money ran out first).
+        Which package bound stopped the spending (empty when the money ran out first); for
+        a unit, why it cannot be built (then it is infeasible at every batch).
     """
     name: str
     group: str
@@ -445,9 +449,12 @@ def variants(machine, kinds=tuple(UNITS), dtype="bf16", constants=DEFAULT_CONSTA
                    machine.usd(constants), base_area, "", scale_out, machine.domain)]
     for kind in kinds:
         unit, usd, area = unit_for(machine, kind, dtype, constants)
+        per_stack = area / machine.stacks
+        bound = (f"{per_stack:.0f} mm² per stack exceeds the {BASE_DIE_MM2:.0f} mm² base die"
+                 if per_stack > BASE_DIE_MM2 else "")
         out.append(Variant(kind, kind, _scaled(hw, kind), link, unit,
                            {**machine.usd(constants), "unit": usd},
-                           {**base_area, "unit_base_die": area}, "", scale_out,
+                           {**base_area, "unit_base_die": area}, bound, scale_out,
                            machine.domain))
         out += [_alternative(machine, role, kind, usd, constants) for role in ALTERNATIVES]
     return out

@@ -265,16 +265,19 @@ def _price(layer, machine, variant, base, runs, dtype, context, ep_devices, cons
     mapping = deployment(model, machine, dtype, ep_devices)
     fit = capacity(model, variant.hw, mapping.devices, context, dtype, mapping,
                    batch=layer.batch * mapping.dp)
+    if variant.unit is not None and variant.bound:     # the unit cannot be built
+        fit = dataclasses.replace(fit, feasible=False, reason=variant.bound)
     row = {"workload": layer.workload, "attention": layer.attention, "machine": machine,
            "variant": variant.name, "group": variant.group or "baseline",
            "batch": layer.batch, "mapping": str(mapping), "feasible": fit.feasible,
+           "why_infeasible": fit.reason,
            "largest_batch": fit.b_cap // mapping.dp,
            "cost_usd": round(variant.cost_usd, 1),
            "cost_breakdown_usd": {k: round(v, 1) for k, v in variant.usd.items()},
            "area_mm2": round(variant.total_area_mm2, 1),
            "area_breakdown_mm2": {k: round(v, 1) for k, v in variant.area_mm2.items()},
            "bound": variant.bound}
-    if not fit.feasible:
+    if not row["feasible"]:
         return row | {"tpot_us": None, "tpot_us_no_overlap": None,
                       "tokens_per_s_per_device": None, "energy_per_token_J": None}
     ratio = tile_ratio(variant, base)

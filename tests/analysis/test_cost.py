@@ -99,3 +99,13 @@ def test_unit_kinds_match_their_alternatives():
     names = [v.name for v in variants("b200")]
     assert len(names) == len(set(names)) == 1 + 3 * (1 + len(ALTERNATIVES))
     assert math.isclose(get_machine("b200").usd()["compute_die"], 2 * good_die_usd(800))
+
+
+def test_a_unit_that_outgrows_the_base_die_is_flagged():
+    # x4 the TSV path estimate: the B200's 32 TB/s of in-stack bandwidth needs 2,305 mm²
+    # of TSVs and controllers plus 23 mm² of MACs over 8 stacks, 291 mm² per stack.
+    big = dataclasses.replace(DEFAULT_CONSTANTS,
+                              tsv_path_mm2_per_GBps=4 * DEFAULT_CONSTANTS.tsv_path_mm2_per_GBps)
+    by_name = {v.name: v for v in variants("b200", kinds=("logic-die",), constants=big)}
+    assert by_name["logic-die"].bound.startswith("291 mm² per stack exceeds the 121 mm²")
+    assert {v.name: v for v in variants("b200")}["logic-die"].bound == ""

@@ -1,12 +1,13 @@
 """The verdict on measurement records: decision rule, symmetric overlap, capacity clipping
 and the claims paragraph, by hand and without a simulator."""
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
 import pytest
 
-from rooftile.analysis.cost import variants
+from rooftile.analysis.cost import DEFAULT_CONSTANTS, variants
 from rooftile.analysis.extrapolation import Derates
 from rooftile.analysis.sensitivity import sensitivity
 from rooftile.analysis.verdict import (MARGIN, FullOp, LayerOps, ScaledRun, claims, decide,
@@ -149,6 +150,7 @@ def test_batches_that_do_not_fit_are_infeasible_without_a_speedup():
     more = by[(40, "more_capacity (= bank-level)")]
     assert more["feasible"] and more["largest_batch"] == 43
     assert more["speedup_with_overlap"] is None            # no baseline to compare with
+    assert "batch 40 does not fit" in by[(40, "baseline")]["why_infeasible"]
     assert by[(40, "bank-level")]["verdict"] == \
         "more_capacity (= bank-level) (the baseline does not fit)"
     # A feasible row carries every field of verdict.json.
@@ -244,3 +246,13 @@ def test_record_rows_show_the_proxies_measurements():
     assert {r["proxy"] for r in rows} == {"tile 1.0", "unit logic-die", "unit bank-level",
                                           "unit duplex"}
     assert all(r["traffic_over_ideal"] == 3.0 and r["model_error"] is None for r in rows)
+
+
+def test_a_unit_that_cannot_be_built_is_infeasible():
+    big = dataclasses.replace(DEFAULT_CONSTANTS,
+                              tsv_path_mm2_per_GBps=4 * DEFAULT_CONSTANTS.tsv_path_mm2_per_GBps)
+    rows = verdict([llama_layer(8)], runs_for("AP"), ["b200"], "bf16", 4096, 32, big)
+    unit = next(r for r in rows if r["variant"] == "logic-die")
+    assert not unit["feasible"] and unit["speedup_with_overlap"] is None
+    assert "exceeds the 121 mm² base die" in unit["why_infeasible"]
+    assert unit["verdict"] != "logic-die"
