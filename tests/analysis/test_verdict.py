@@ -2,6 +2,7 @@
 and the claims paragraph, by hand and without a simulator."""
 
 import dataclasses
+import json
 import math
 from types import SimpleNamespace
 
@@ -11,7 +12,7 @@ from rooftile.analysis.cost import DEFAULT_CONSTANTS, variants
 from rooftile.analysis.extrapolation import Derates
 from rooftile.analysis.sensitivity import sensitivity
 from rooftile.analysis.verdict import (MARGIN, FullOp, LayerOps, ScaledRun, claims, decide,
-                                       record_rows,
+                                       record_rows, write_verdict,
                                        deployment, layer_time, tile_ratio, verdict)
 from rooftile.hdl.errors import InputError
 from rooftile.sim.study.spec import balanced_tile
@@ -256,3 +257,16 @@ def test_a_unit_that_cannot_be_built_is_infeasible():
     assert not unit["feasible"] and unit["speedup_with_overlap"] is None
     assert "exceeds the 121 mm² base die" in unit["why_infeasible"]
     assert unit["verdict"] != "logic-die"
+
+
+def test_write_verdict_opens_with_the_answer(tmp_path):
+    rows = verdict([llama_layer(8), llama_layer(40)], runs_for("AP"), ["h100"], "bf16",
+                   4096, 32)
+    text, paths = write_verdict(tmp_path, rows, ["h100"], notes=["a note"],
+                                records=runs_for("AP"))
+    assert text.startswith("## The answer: what should the next dollar buy?")
+    assert "The claims of arXiv 2507.15465 on h100" in text and "a note" in text
+    assert paths["verdict_h100"].stat().st_size > 10_000          # the figure
+    saved = json.loads(paths["verdict_json"].read_text())
+    assert saved["margin"] == MARGIN and len(saved["verdict"]) == len(rows)
+    assert paths["verdict_csv"].read_text().count("\n") == len(rows) + 1
