@@ -1,4 +1,4 @@
-"""A DRAM model with configurable bandwidth and latency, and a wide host port."""
+"""A DRAM model with bandwidth and latency set at run time, and a wide host port."""
 
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
@@ -6,9 +6,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .errors import one_of
+from .params import MAX_DRAM_LATENCY, MAX_RATE_DENOMINATOR
 
 __all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "ReadResponse",
-           "WriteRequest", "StridedRows", "credit_cap", "Dram"]
+           "WriteRequest", "StridedRows", "DramSetting", "dram_setting", "credit_cap",
+           "Dram"]
 
 #: How :class:`WordStorage` is built: ``"primitive"`` instantiates
 #: :data:`STORAGE_VERILOG` (what Verilator and Icarus build); ``"memory"`` is an
@@ -173,6 +175,24 @@ class StridedRows:
             m.d.sync += self.busy.eq(0)
 
 
+def DramSetting(config):
+    """The DRAM's run-time setting, written by the testbench before ``start``: its rate
+    ``num / den`` bytes per cycle and its read latency in cycles. One build serves
+    every rate up to a word per cycle with a denominator up to
+    :data:`~rooftile.hdl.params.MAX_RATE_DENOMINATOR`, and every latency up to
+    :data:`~rooftile.hdl.params.MAX_DRAM_LATENCY`."""
+    return data.StructLayout({
+        "num": range(config.dram_word_bytes * MAX_RATE_DENOMINATOR + 1),
+        "den": range(1, MAX_RATE_DENOMINATOR + 1),
+        "latency": range(1, MAX_DRAM_LATENCY + 1)})
+
+
+def dram_setting(config):
+    """``config``'s rate and latency as the fields of :func:`DramSetting`."""
+    rate = config.dram_bytes_per_cycle
+    return {"num": rate.numerator, "den": rate.denominator, "latency": config.dram_latency}
+
+
 def credit_cap(config):
     """The token bucket's largest credit, in units of ``1 / denominator`` bytes: a whole
     word plus one cycle's refill, less one unit.
@@ -186,22 +206,24 @@ def credit_cap(config):
 
 
 class Dram(wiring.Component):
-    """Word-addressed memory behind a shared bandwidth budget and a fixed read latency.
+    """Word-addressed memory behind a shared bandwidth budget and a fixed read latency,
+    both set at run time (``setting``, :func:`DramSetting`).
 
-    Bandwidth is a token bucket counted in units of ``1 / denominator`` bytes: each
-    cycle adds ``numerator`` credits and a request costs ``bytes * denominator``, so the
-    sustained rate is exactly ``dram_bytes_per_cycle = numerator / denominator``. Idle
-    cycles cannot be banked by a real DRAM, so the credit is capped, at
-    :func:`credit_cap`: one word's worth plus one cycle's refill less one unit, the most
-    a request still waiting for a whole word can hold after the refill. A cap of exactly
-    one word would drop the fractional credit of every wait for a whole word, and
-    back-to-back word transfers would run at ``W / ceil(W / rate)`` instead of ``rate``. Writes win over reads when both
-    ask in one cycle. A read accepted in cycle ``t`` returns its data in cycle
-    ``t + dram_latency`` with its ``tag``; responses cannot be refused.
+    Bandwidth is a token bucket counted in units of ``1 / den`` bytes: each cycle adds
+    ``num`` credits and a request costs ``bytes * den``, so the sustained rate is
+    exactly ``num / den`` bytes per cycle. Idle cycles cannot be banked by a real DRAM,
+    so the credit is capped, at :func:`credit_cap`: one word's worth plus one cycle's
+    refill less one unit, the most a request still waiting for a whole word can hold
+    after the refill. A cap of exactly one word would drop the fractional credit of
+    every wait for a whole word, and back-to-back word transfers would run at
+    ``W / ceil(W / rate)`` instead of ``rate``. ``start`` fills the bucket. Writes win
+    over reads when both ask in one cycle. A read accepted in cycle ``t`` returns its
+    data in cycle ``t + latency`` with its ``tag``; responses cannot be refused.
 
     Parameters
     ----------
     config : TileConfig
+        Shapes only: the rate and latency are the run-time ``setting``.
     tag_shape : ShapeLike
         What a read request carries back to its requester.
     storage : str
@@ -209,6 +231,10 @@ class Dram(wiring.Component):
 
     Members
     -------
+    setting : In(DramSetting(config))
+        Held while a program runs.
+    start : In(1)
+        Fills the token bucket (the tile's ``start``).
     host_addr, host_wdata, host_write, host_rdata
         Testbench access, one word per cycle, outside the bandwidth budget.
     read : In(stream.Signature(ReadRequest))
@@ -229,6 +255,7 @@ class Dram(wiring.Component):
         word = config.dram_word_bits
         size = range(config.dram_word_bytes + 1)
         super().__init__({
+            "setting": In(DramSetting(config), init=dram_setting(config)), "start": In(1),
             "host_addr": In(addr), "host_wdata": In(word), "host_write": In(1),
             "host_rdata": Out(word),
             "read": In(stream.Signature(ReadRequest(config, tag_shape))),
@@ -241,9 +268,7 @@ class Dram(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        num = cfg.dram_bytes_per_cycle.numerator
-        den = cfg.dram_bytes_per_cycle.denominator
-        cap = credit_cap(cfg)
+        num, den = self.setting.num, self.setting.den
         m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
                                                      kind=self._storage)
         m.d.comb += [storage.host_write.eq(self.host_write),
@@ -251,46 +276,72 @@ class Dram(wiring.Component):
                      storage.host_wdata.eq(self.host_wdata),
                      self.host_rdata.eq(storage.host_rdata)]
 
-        credit = Signal(range(cap + 1), init=cap)
-        write_cost = self.write.payload.bytes * den
-        read_cost = self.read.payload.bytes * den
+        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
+        cap = Signal(range(most + 1))
+        m.d.comb += cap.eq(cfg.dram_word_bytes * den + num - 1)
+        # Full at reset and at start whatever the setting: the bucket holds
+        # min(credit, cap).
+        credit = Signal(range(most + 1), init=most)
+        level = Signal(range(most + 1))
+        m.d.comb += level.eq(Mux(credit > cap, cap, credit))
+        write_cost = Signal(range(most + 1))
+        read_cost = Signal(range(most + 1))
         write_go = Signal()
         read_go = Signal()
         m.d.comb += [
-            self.write.ready.eq(credit >= write_cost),
-            self.read.ready.eq(~self.write.valid & (credit >= read_cost)),
+            write_cost.eq(self.write.payload.bytes * den),
+            read_cost.eq(self.read.payload.bytes * den),
+            self.write.ready.eq(level >= write_cost),
+            self.read.ready.eq(~self.write.valid & (level >= read_cost)),
             write_go.eq(self.write.valid & self.write.ready),
             read_go.eq(self.read.valid & self.read.ready),
             self.bytes_read.eq(Mux(read_go, self.read.payload.bytes, 0)),
             self.bytes_written.eq(Mux(write_go, self.write.payload.bytes, 0)),
         ]
-        spent = Signal(range(cap + 1))  # not Signal.like: that would copy init=cap
+        spent = Signal(range(most + 1))
         with m.If(write_go):
             m.d.comb += spent.eq(write_cost)
         with m.Elif(read_go):
             m.d.comb += spent.eq(read_cost)
-        after = credit - spent + num
-        m.d.sync += credit.eq(Mux(after > cap, cap, after))
+        after = level - spent + num
+        with m.If(self.start):
+            m.d.sync += credit.eq(most)
+        with m.Else():
+            m.d.sync += credit.eq(Mux(after > cap, cap, after))
 
         m.d.comb += [storage.write_en.eq(write_go),
                      storage.write_addr.eq(self.write.payload.addr),
                      storage.write_data.eq(self.write.payload.data)]
 
-        # Reads wait dram_latency - 1 cycles as requests, then one in the memory.
-        valid, addr, tag = read_go, self.read.payload.addr, self.read.payload.tag
-        in_flight = []
-        for stage in range(cfg.dram_latency - 1):
-            next_valid = Signal(name=f"delay{stage}_valid")
-            next_addr = Signal.like(self.read.payload.addr, name=f"delay{stage}_addr")
-            next_tag = Signal(self._tag_shape, name=f"delay{stage}_tag")
-            m.d.sync += [next_valid.eq(valid), next_addr.eq(addr), next_tag.eq(tag)]
-            valid, addr, tag = next_valid, next_addr, next_tag
-            in_flight.append(valid)
-        m.d.comb += [storage.read_en.eq(valid), storage.read_addr.eq(addr),
+        # A read waits latency - 1 cycles in a ring of slots indexed by the cycle it is
+        # due (slot `now` is due now), then one cycle in the memory.
+        slots = MAX_DRAM_LATENCY
+        wait = Signal(range(slots))
+        m.d.comb += wait.eq(self.setting.latency - 1)
+        now = Signal(range(slots))
+        m.d.sync += now.eq(now + 1)   # wraps: slots is a power of two
+        waiting = data.StructLayout({"addr": self.read.payload.addr.shape(),
+                                     "tag": self._tag_shape})
+        m.submodules.ring = ring = memory.Memory(shape=waiting, depth=slots, init=[])
+        put, due = ring.write_port(), ring.read_port(domain="comb")
+        pending = Signal(slots)
+        queued = read_go & (wait != 0)
+        due_now = pending.bit_select(now, 1)
+        m.d.comb += [put.addr.eq((now + wait)[:ceil_log2(slots)]),
+                     put.data.addr.eq(self.read.payload.addr),
+                     put.data.tag.eq(self.read.payload.tag), put.en.eq(queued),
+                     due.addr.eq(now)]
+        landing = Signal(slots)
+        leaving = Signal(slots)
+        m.d.comb += [landing.eq(queued << put.addr), leaving.eq(due_now << now)]
+        m.d.sync += pending.eq((pending & ~leaving) | landing)
+        valid = Mux(wait == 0, read_go, due_now)
+        m.d.comb += [storage.read_en.eq(valid),
+                     storage.read_addr.eq(Mux(wait == 0, self.read.payload.addr,
+                                              due.data.addr)),
                      self.response.payload.data.eq(storage.read_data)]
-        m.d.sync += [self.response.valid.eq(valid), self.response.payload.tag.eq(tag)]
-        busy = read_go | write_go | valid
-        for stage_valid in in_flight:
-            busy = busy | stage_valid
-        m.d.comb += self.busy.eq(busy)
+        m.d.sync += [self.response.valid.eq(valid),
+                     self.response.payload.tag.eq(Mux(wait == 0, self.read.payload.tag,
+                                                      due.data.tag))]
+        m.d.comb += self.busy.eq(read_go | write_go | (pending != 0))
         return m

@@ -13,7 +13,8 @@ from fractions import Fraction
 from .errors import InputError, InputTypeError, integer, positive_float
 
 __all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
-           "ATTENTION_UNIT_PRESETS", "MAX_RATE_DENOMINATOR", "operand_range", "rational"]
+           "ATTENTION_UNIT_PRESETS", "MAX_RATE_DENOMINATOR", "MAX_DRAM_LATENCY", "operand_range",
+           "rational"]
 
 #: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
 #: clear error instead of silently running output-stationary.
@@ -36,6 +37,10 @@ ATTENTION_UNIT_PRESETS = {"logic-die": (Fraction(4), Fraction(8)),
 #: Largest denominator of a DRAM rate: the token bucket counts bytes in steps of
 #: 1/MAX_RATE_DENOMINATOR.
 MAX_RATE_DENOMINATOR = 1 << 12
+#: Longest DRAM latency in cycles. Rate and latency are run-time settings of a build
+#: (:func:`~rooftile.hdl.dram.DramSetting`), so its delay ring has this many slots (a
+#: power of two); 256 ns at 1 GHz is above HBM's loaded read latency.
+MAX_DRAM_LATENCY = 256
 
 
 def rational(field, value):
@@ -191,6 +196,9 @@ class TileConfig:
                               ("dram_latency", 1), ("dram_depth", 1),
                               ("program_depth", 2)):
             integer(name, getattr(self, name), minimum)
+        if self.dram_latency > MAX_DRAM_LATENCY:
+            raise InputError(f"dram_latency must be <= {MAX_DRAM_LATENCY} cycles, got "
+                             f"{self.dram_latency}")
         object.__setattr__(self, "clock_Hz", positive_float("clock_Hz", self.clock_Hz))
         if self.data_width not in DATA_WIDTHS:
             raise InputError(f"data_width must be one of {DATA_WIDTHS}, "
@@ -327,10 +335,13 @@ class TileConfig:
     def digest(self):
         """Stable short hash of every field the RTL depends on: the build-cache key.
 
-        The clock is left out: it turns cycles into seconds, and the same build serves
-        every clock."""
+        Left out: the clock (it turns cycles into seconds), the DRAM's rate and latency
+        (run-time settings the testbench writes, :func:`~rooftile.hdl.dram.DramSetting`)
+        and the attention unit (its engine is a TileConfig of its own). So one build
+        serves every clock, bandwidth and latency of an array shape."""
         fields = self.to_json()
-        del fields["clock_Hz"]
+        for name in ("clock_Hz", "dram_bytes_per_cycle", "dram_latency", "attention_unit"):
+            del fields[name]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

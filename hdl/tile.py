@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, CounterFile
-from .dram import STORAGE_KINDS, Dram
+from .dram import STORAGE_KINDS, Dram, DramSetting, dram_setting
 from .errors import one_of
 from .execute import ExecuteUnit
 from .fetch import Fetch
@@ -41,6 +41,10 @@ class Tile(wiring.Component):
     -------
     host_addr, host_wdata, host_write_dram, host_rdata : DRAM host port
     host_instr, host_write_instr : program memory host port (slot ``host_addr``)
+    dram_setting : In(DramSetting(config))
+        The DRAM's rate and latency (:func:`~rooftile.hdl.dram.dram_setting`), held
+        while a program runs; ``config``'s where nothing drives it (Amaranth's
+        simulator).
     start : In(1)
     done : Out(1)
     counters : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
@@ -64,6 +68,7 @@ class Tile(wiring.Component):
             "host_rdata": Out(config.dram_word_bits),
             "host_instr": In(Instruction(config)),
             "host_write_instr": In(1),
+            "dram_setting": In(DramSetting(config), init=dram_setting(config)),
             "start": In(1),
             "done": Out(1),
             "counters": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
@@ -91,6 +96,7 @@ class Tile(wiring.Component):
         m.d.comb += [
             dram.host_addr.eq(self.host_addr), dram.host_wdata.eq(self.host_wdata),
             dram.host_write.eq(self.host_write_dram), self.host_rdata.eq(dram.host_rdata),
+            dram.setting.eq(self.dram_setting), dram.start.eq(self.start),
             fetch.host_addr.eq(self.host_addr), fetch.host_instr.eq(self.host_instr),
             fetch.host_write.eq(self.host_write_instr),
             fetch.start.eq(self.start), tokens.clear.eq(self.start),

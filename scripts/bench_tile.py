@@ -49,7 +49,7 @@ def bench(size, k, simulator, runs):
         began = time.perf_counter()
         harness = plain.build(sim)
         plain_build_s = time.perf_counter() - began
-        results["plain"] = plain.run_tile_jobs(harness, [job] * runs)
+        results["plain"] = plain.run_tile_jobs(harness, config, [job] * runs)
     expected = golden.matmul(a, b, config.acc_width)
     for name, outcomes in results.items():
         for result in outcomes:

@@ -11,22 +11,23 @@ the RTL, with each instruction's duration taken from the hardware's structure:
   ``drain_interval`` after the previous block's; its results are written
   ``2 * rows + cols`` cycles after its last step (skew, drain up the column, de-skew);
 - a STORE takes two cycles per row (accumulator read, DRAM write), or longer when
-  bandwidth-bound;
+  bandwidth-bound; the program is done a cycle after its last write;
 - a SOFTMAX (execute unit) starts once every earlier block is written and takes
   :func:`~rooftile.hdl.vector_unit.command_cycles`; the next EXEC starts after its
   last write.
 
-The DRAM serves loads first-come first-served and follows the token bucket's credit
-from one transfer to the next; a store's writes take priority and delay the loads
-behind them, including the load in progress. What it ignores (NB): a store's delay
-to a load whose completion an execute already waited for, and queue-full stalls of
-instruction fetch
-(``TileConfig.queue_depth`` holds a whole panel of the GEMM compiler's instructions).
+The DRAM channel (:class:`_Channel`) is followed request by request, as the RTL's
+token bucket and arbitration run it: a store's writes win over reads and block them
+while they wait for credit, and reads go in the cycles between writes. A transfer
+that begins while another runs re-times the other's end; the units it unblocks have
+not been timed yet, since nothing can take a token before its push. What it ignores
+(NB): queue-full stalls of instruction fetch (``TileConfig.queue_depth`` holds a
+whole panel of the GEMM compiler's instructions). On the seeded fuzz and the default
+study's programs it is exact to the cycle or within a few cycles.
 The tests bound its error against the RTL.
 """
 
 import dataclasses
-from fractions import Fraction
 
 from ...hdl.dram import credit_cap
 from ...hdl.isa import Opcode
@@ -38,8 +39,9 @@ __all__ = ["Prediction", "predict_program", "cycle_bound"]
 #: Cycles from start until instruction ``i`` can be taken by its unit: fetch reads the
 #: program memory, dispatches into a buffered queue, and the unit sees it one cycle on.
 FETCH_LATENCY = 4
-#: Cycles after the last event until ``done`` is set and the cycle counter stops.
-DONE_LATENCY = 2
+#: Cycles after the last busy cycle of any unit or the DRAM (a program's last STORE
+#: write) until ``done`` is set and the cycle counter stops.
+DONE_LATENCY = 1
 
 
 @dataclasses.dataclass
@@ -52,54 +54,136 @@ class Prediction:
     vector_busy: int
 
 
-class _Dram:
-    """The DRAM's token bucket, followed transfer by transfer.
+class _Transfer:
+    """One LOAD's requests or one STORE's writes on the DRAM channel: the cost of each
+    (in ``1 / denominator`` bytes), the next one's index, the first cycle it may be
+    valid, and the cycle the last accepted one went."""
 
-    A load of ``words`` requests of ``word_bytes`` (the last of ``last_bytes``) starting
-    at cycle ``start`` with ``credit`` bytes in the bucket sends request ``i`` at the
-    earliest cycle ``start + t`` after request ``i - 1`` with ``credit + rate * t`` at
-    least the bytes of requests ``0..i``;
-    idle time refills the bucket up to the RTL's cap (:func:`~rooftile.hdl.dram.credit_cap`,
-    a word and a cycle's refill), which a stream of requests never reaches, so a
-    bandwidth-bound transfer runs at exactly the configured rate.
+    def __init__(self, start, costs, spacing):
+        self.costs = costs
+        self.index = 0
+        self.next = start
+        self.spacing = spacing  # cycles from one accepted request to the next valid one
+        self.last = None
+
+    @property
+    def pending(self):
+        return self.index < len(self.costs)
+
+
+class _Channel:
+    """The DRAM's token bucket and arbitration, as the RTL (:class:`~rooftile.hdl.dram.Dram`)
+    runs them, from one accepted request to the next.
+
+    The credit grows by the rate's numerator each cycle up to
+    :func:`~rooftile.hdl.dram.credit_cap`; a request goes when the credit covers its
+    cost. A LOAD asks for a word every cycle from its first; a STORE's write is valid
+    every other cycle (each row is read from the accumulator first) and, while valid,
+    wins over reads and blocks them even when it waits for credit. So a store does
+    not simply delay the loads behind it: reads go in the cycles between its writes
+    and take credit the writes then wait for.
     """
 
     def __init__(self, config):
-        self.rate = config.dram_bytes_per_cycle
-        self.cap = Fraction(credit_cap(config), self.rate.denominator)
-        self.free = 0          # first cycle with no request pending
-        self.credit = self.cap  # bytes in the bucket at cycle `free`
+        rate = config.dram_bytes_per_cycle
+        self.num, self.den = rate.numerator, rate.denominator
+        self.cap = credit_cap(config)
+        self.time = 0           # the next cycle not yet decided
+        self.credit = self.cap  # the bucket at the start of cycle `time`
+        self.load = self.store = None
 
-    def transfer(self, start, words, word_bytes, last_bytes):
-        """Reserve the DRAM for a load; return the cycle of its last request."""
-        start = max(start, self.free)
-        credit = min(self.cap, self.credit + self.rate * (start - self.free))
+    def begin_load(self, start, words, word_bytes, last_bytes):
+        self.load = _Transfer(start, [word_bytes * self.den] * (words - 1)
+                              + [last_bytes * self.den], 1)
 
-        def waited(need):   # cycles until the bucket holds `need` bytes
-            return -(-(need - credit) // self.rate) if need > credit else 0
+    def begin_store(self, start, rows, row_bytes):
+        # Cycle `start` reads the first row; its write is valid from the next.
+        self.store = _Transfer(start + 1, [row_bytes * self.den] * rows, 2)
 
-        total = (words - 1) * word_bytes + last_bytes
-        last = max(words - 1, waited(total))
-        if words > 1:   # a short last word still waits for the full ones before it
-            last = max(last, waited((words - 1) * word_bytes) + 1)
-        self.free = start + last + 1
-        self.credit = min(self.cap, credit + self.rate * (last + 1) - total)
-        return start + last
+    def _ready(self, transfer):
+        """The earliest cycle ``transfer``'s next request is valid and covered."""
+        at = max(self.time, transfer.next)
+        credit = min(self.cap, self.credit + self.num * (at - self.time))
+        cost = transfer.costs[transfer.index]
+        return at if credit >= cost else at - (credit - cost) // self.num
 
-    def write(self, start, rows, row_bytes):
-        """A store: its writes win over reads, one every other cycle (each row is read
-        from the accumulator first), so it does not wait for a load in progress; the
-        slots it takes delay the loads behind it instead. Returns the last write."""
-        if self.free <= start:
-            self.credit = min(self.cap, self.credit + self.rate * (start - self.free))
-        need = rows * row_bytes - self.credit
-        by_bandwidth = -(-need // self.rate) if need > 0 else 0
-        last = start + max(2 * rows - 1, by_bandwidth)
-        held = max(rows, by_bandwidth)
-        self.free = self.free + held if self.free > start else start + held
-        self.credit = max(0, min(self.cap, self.credit + self.rate * held
-                                 - rows * row_bytes))
-        return last
+    def _next(self):
+        """The transfer whose request the DRAM accepts next, and the cycle; None if idle."""
+        load = self.load if self.load and self.load.pending else None
+        store = self.store if self.store and self.store.pending else None
+        if load is None and store is None:
+            return None
+        if load is not None:
+            at = self._ready(load)
+            # A read goes only in a cycle with no write valid.
+            if store is None or at < max(self.time, store.next):
+                return load, at
+        return store, self._ready(store)
+
+    def _accept(self, transfer, at):
+        credit = min(self.cap, self.credit + self.num * (at - self.time))
+        self.credit = min(self.cap, credit - transfer.costs[transfer.index] + self.num)
+        self.time = at + 1
+        transfer.index += 1
+        transfer.next = at + transfer.spacing
+        transfer.last = at
+
+    def _load_alone(self):
+        """The rest of a load with no store in progress, in closed form: its last
+        request's cycle and the credit after it. Requests go one per cycle at most,
+        each once the credit since ``time`` covers its cost and those before it; the
+        cap never binds while a request waits (a request costs at most a word)."""
+        load = self.load
+        costs = load.costs[load.index:]
+        first = max(self.time, load.next)
+        credit = min(self.cap, self.credit + self.num * (first - self.time))
+
+        def covered(need):   # cycles after `first` until the credit reaches `need`
+            return max(0, -((credit - need) // self.num))
+
+        last = max(len(costs) - 1, covered(sum(costs)))
+        if len(costs) > 1:   # a short last word still waits for the full ones before it
+            last = max(last, covered(sum(costs) - costs[-1]) + 1)
+        return first + last, min(self.cap, credit + self.num * (last + 1) - sum(costs))
+
+    def _step(self, until=None):
+        """Accept the next request (all of a load running alone) if it goes before
+        ``until``; return whether one did."""
+        store_pending = self.store is not None and self.store.pending
+        if self.load is not None and self.load.pending and not store_pending:
+            last, credit = self._load_alone()
+            if until is not None and last >= until:
+                return False
+            self.load.index, self.load.next, self.load.last = len(self.load.costs), last + 1, last
+            self.time, self.credit = last + 1, credit
+            return True
+        step = self._next()
+        if step is None or (until is not None and step[1] >= until):
+            return False
+        self._accept(*step)
+        return True
+
+    def advance(self, until):
+        """Decide every request accepted before cycle ``until``: later transfers start
+        no earlier, so these are final."""
+        while self._step(until):
+            pass
+        if until > self.time and not (self.load is not None and self.load.pending):
+            self.credit = min(self.cap, self.credit + self.num * (until - self.time))
+            self.time = until
+
+    def finish(self):
+        """The cycles of the last accepted request of the load and of the store in
+        progress (None when there is none) if nothing else begins."""
+        saved = (self.time, self.credit, [(t, t.index, t.next, t.last)
+                                          for t in (self.load, self.store) if t])
+        while self._step():
+            pass
+        ends = tuple(t.last if t else None for t in (self.load, self.store))
+        self.time, self.credit, states = saved
+        for transfer, index, next_, last in states:
+            transfer.index, transfer.next, transfer.last = index, next_, last
+        return ends
 
 
 def predict_program(config, commands):
@@ -123,10 +207,13 @@ def predict_program(config, commands):
              Opcode.STORE: ("e2s", None, "s2e", None)}
     position = {opcode: 0 for opcode in units}
     free = {opcode: 0 for opcode in units}
-    dram = _Dram(config)
+    dram = _Channel(config)
     last_step = None
     last_written = 0       # the latest block's last accumulator write
-    last_load_push = None  # (token, index) of the latest load's push, to stretch it
+    # The LOAD and the STORE on the channel: the push each makes when it ends, as
+    # (token, index) or None, and the index of its end in `ends`.
+    on_channel = {Opcode.LOAD: None, Opcode.STORE: None}
+    ends = []              # the last event of every LOAD (data landed) and STORE
     finish = 0
     array_busy = bytes_read = bytes_written = vector_busy = 0
 
@@ -142,6 +229,27 @@ def predict_program(config, commands):
                     return None
                 time = max(time, pushes[token][popped[token]])
         return time
+
+    def settle():
+        """Time the ends of the LOAD and the STORE on the channel, as they are now
+        that one of them began. The other's end may move: its push has not been
+        popped yet, since its unit's consumer cannot take before the push."""
+        last = dict(zip((Opcode.LOAD, Opcode.STORE), dram.finish()))
+        for unit, state in on_channel.items():
+            if state is None or last[unit] is None:
+                continue
+            # A load's data lands `dram_latency` cycles after its last request, the
+            # DRAM busy until the cycle before; its token is seen the cycle after.
+            (push, end), latency = state, (config.dram_latency if unit is Opcode.LOAD
+                                           else 0)
+            if ends[end] == last[unit] + max(0, latency - 1):
+                continue
+            free[unit] = last[unit] + 1
+            ends[end] = last[unit] + max(0, latency - 1)
+            if push is not None:
+                token, index = push
+                assert popped[token] <= index, "a push was popped before its time"
+                pushes[token][index] = last[unit] + latency + 1
 
     while any(position[op] < len(units[op]) for op in units):
         candidates = {op: ready_time(op) for op in units if position[op] < len(units[op])}
@@ -163,16 +271,17 @@ def predict_program(config, commands):
             target = getattr(args["target"], "name", args["target"])
             pack = config.entries_per_word(config.rows if target == "A" else config.cols)
             words = -(-args["rows"] // pack)
-            last_request = dram.transfer(take + 1, words, pack * row_bytes,
-                                         (args["rows"] - (words - 1) * pack) * row_bytes)
-            free[opcode] = last_request + 1
-            landed = last_request + config.dram_latency
-            last_load_push = None
+            dram.advance(take + 1)
+            dram.begin_load(take + 1, words, pack * row_bytes,
+                            (args["rows"] - (words - 1) * pack) * row_bytes)
+            push = None
             if "push_next" in deps:
-                pushes[push_next].append(landed + 1)
-                last_load_push = (push_next, len(pushes[push_next]) - 1)
+                pushes[push_next].append(None)
+                push = (push_next, len(pushes[push_next]) - 1)
+            on_channel[opcode] = (push, len(ends))
+            ends.append(None)
             bytes_read += args["rows"] * row_bytes
-            finish = max(finish, landed)
+            settle()
         elif opcode is Opcode.EXEC and "softmax" in args:
             softmax = args["softmax"]
             take = max(take, last_written + 1)
@@ -202,21 +311,17 @@ def predict_program(config, commands):
         else:
             row_bytes = args["elems"] * (config.data_bytes if args.get("narrow")
                                          else config.acc_bytes)
-            busy_until = dram.free
-            last_write = dram.write(take + 1, args["rows"], row_bytes)
-            free[opcode] = last_write + 1
-            if busy_until > take + 1 and last_load_push is not None:
-                # The writes interleave with the load in progress and delay its end.
-                token, index = last_load_push
-                if popped[token] <= index:
-                    delay = dram.free - busy_until
-                    pushes[token][index] += delay
-                    free[Opcode.LOAD] = max(free[Opcode.LOAD], busy_until) + delay
-                    finish = max(finish, pushes[token][index] - 1)
+            dram.advance(take + 1)
+            dram.begin_store(take + 1, args["rows"], row_bytes)
+            push = None
             if "push_prev" in deps:
-                pushes[push_prev].append(last_write + 1)
+                pushes[push_prev].append(None)
+                push = (push_prev, len(pushes[push_prev]) - 1)
+            on_channel[opcode] = (push, len(ends))
+            ends.append(None)
             bytes_written += args["rows"] * row_bytes
-            finish = max(finish, last_write)
+            settle()
+    finish = max([finish] + ends)
     return Prediction(cycles=int(round(finish)) + DONE_LATENCY, array_busy=array_busy,
                       bytes_read=bytes_read, bytes_written=bytes_written,
                       vector_busy=vector_busy)

@@ -106,6 +106,8 @@ def _source_digest():
     for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
         h.update(path.name.encode() + path.read_bytes())
     h.update(" ".join(VERILATOR_ARGS + ICARUS_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
+    from .verilator_main import main_cpp
+    h.update(main_cpp().encode())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
     # A build links against files of this installation (cocotb's verilator.cpp and VPI
@@ -210,11 +212,24 @@ def _locked(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _runner(simulator):
+    """cocotb's runner for ``simulator``; Verilator's builds rooftile's own ``main``
+    (:mod:`~rooftile.sim.run.verilator_main`), which runs the clock inside the simulation."""
+    if simulator == "verilator":
+        from .verilator_main import Runner
+        return Runner()
+    from cocotb_tools.runner import get_runner
+    return get_runner(simulator)
+
+
+#: ``$ROOFTILE_CLOCK`` for the testbenches: who drives ``clk``.
+CLOCK_SOURCE = {"verilator": "simulator", "icarus": "gpi"}
+
+
 def _compile(config, top, simulator, waves, directory):
     """Generate Verilog and compile the simulator into ``directory``; return seconds
     ``(generate, compile)``."""
     from amaranth.back import verilog
-    from cocotb_tools.runner import get_runner
 
     from ...hdl.dram import STORAGE_VERILOG
     began = time.perf_counter()
@@ -234,7 +249,7 @@ def _compile(config, top, simulator, waves, directory):
     generated = time.perf_counter()
     log = directory / "build.log"
     try:
-        get_runner(simulator).build(
+        _runner(simulator).build(
             sources=sources, hdl_toplevel=top, build_dir=directory / "sim",
             build_args=build_args, timescale=("1ns", "1ps"), waves=waves, log_file=log)
     except (RuntimeError, SystemExit) as error:
@@ -363,7 +378,6 @@ def run(build, jobs, *, keep=False):
         The testbench failed or reported a hang; the message says where it stopped.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     prepare_simulator(build.simulator)
     run_dir = Path(tempfile.mkdtemp(prefix=f"rooftile-{build.top}-run-"))
@@ -374,12 +388,13 @@ def run(build, jobs, *, keep=False):
         log = run_dir / "sim.log"
         results_xml = run_dir / "results.xml"
         try:
-            get_runner(build.simulator).test(
+            _runner(build.simulator).test(
                 test_module=build.test_module, hdl_toplevel=build.top,
                 hdl_toplevel_lang="verilog", build_dir=build.directory / "sim",
                 test_dir=run_dir, results_xml=str(results_xml), waves=build.waves,
                 timescale=("1ns", "1ps"), log_file=log,
                 extra_env={"ROOFTILE_CONFIG": json.dumps(build.config.to_json()),
+                           "ROOFTILE_CLOCK": CLOCK_SOURCE[build.simulator],
                            "ROOFTILE_JOBS": str(jobs_path),
                            "ROOFTILE_RESULTS": str(results_path)})
             _, failed = get_results(results_xml)

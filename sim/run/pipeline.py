@@ -11,10 +11,14 @@ study, the verdict's variants, the tests and benchmarks) goes through
 - ``random_operands(config, rng)``: operands drawn uniformly over the operand range;
 - ``predict(config)``: the analytical model's prediction (has ``cycles``).
 
-Programs are compiled once by the caller; their jobs share simulator starts.
+Programs are compiled once by the caller; their jobs share simulator starts, and
+independent starts (other programs, other configurations) run in parallel processes
+(:func:`run_batches`).
 """
 
+import concurrent.futures
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -22,7 +26,7 @@ import numpy as np
 from ...hdl.counters import Counters, HarnessCounters
 from . import flow
 
-__all__ = ["ProgramRun", "run_programs", "random_operands"]
+__all__ = ["ProgramRun", "run_programs", "run_batches", "random_operands"]
 
 #: The counters record each top's testbench reports.
 COUNTER_RECORDS = {"tile": Counters, "harness": HarnessCounters}
@@ -64,43 +68,121 @@ def random_operands(config, rng, *shapes):
 
 
 def run_programs(config, programs, operands, *, simulator="verilator", waves=False,
-                 starts=1, progress=None):
-    """Run ``programs`` (compiled for ``config``) on ``operands`` (one tuple each).
-
-    The jobs share ``starts`` simulator starts (about a second each); with ``progress``
-    (a callable taking a message) a long run reports after each start. Returns one
-    :class:`ProgramRun` per program, in order.
+                 starts=1, workers=None, progress=None):
+    """Run ``programs`` (compiled for ``config``) on ``operands`` (one tuple each): one
+    batch of :func:`run_batches`. Returns one :class:`ProgramRun` per program, in order.
 
     Raises
     ------
     ValueError
         Programs for different tops, or a count of operand tuples that does not match.
     """
-    programs, operands = list(programs), [tuple(ops) for ops in operands]
-    if len(programs) != len(operands):
-        raise ValueError(f"{len(programs)} programs but {len(operands)} operand tuples")
-    if not programs:
-        return []
-    tops = {program.top for program in programs}
-    if len(tops) != 1:
-        raise ValueError(f"programs for several tops in one run: {sorted(tops)}")
-    (top,) = tops
-    jobs = [program.job(config, *ops) for program, ops in zip(programs, operands)]
-    if progress:
-        progress(f"building the {top} ({config.rows}x{config.cols}, digest {config.digest})")
-    sim = flow.build(config, top, simulator=simulator, waves=waves)
-    per_start = max(1, -(-len(jobs) // starts))
-    results, cycles, began = [], 0, time.perf_counter()
-    for first in range(0, len(jobs), per_start):
-        results += flow.run(sim, jobs[first:first + per_start])
-        cycles += sum(result["counters"]["cycles"] for result in results[first:])
+    return run_batches([(config, programs, operands)], simulator=simulator, waves=waves,
+                       starts=starts, workers=workers, progress=progress)[0]
+
+
+def _chunks(jobs, cycles, count):
+    """Split job indices into ``count`` runs of about equal predicted cycles, each in
+    program order (longest first onto the least loaded run)."""
+    runs = [[] for _ in range(count)]
+    load = [0] * count
+    for index in sorted(range(len(jobs)), key=lambda i: -cycles[i]):
+        least = load.index(min(load))
+        runs[least].append(index)
+        load[least] += cycles[index]
+    return [sorted(run) for run in runs if run]
+
+
+def run_batches(batches, *, simulator="verilator", waves=False, starts=1, workers=None,
+                progress=None):
+    """Run several batches ``(config, programs, operands)`` (one configuration each) in
+    parallel simulator processes, and return each batch's :class:`ProgramRun` list, in
+    order.
+
+    Every configuration is built first (:func:`~rooftile.sim.run.flow.build_many`, in
+    parallel). The jobs are then cut into simulator starts of about equal predicted
+    cycles (at least ``starts`` in all, and enough that ``workers`` processes, default
+    the cores, finish together; each start costs about a second) and run largest first,
+    ``workers`` at a time. With ``progress`` (a callable taking a message) each finished
+    start is reported.
+
+    Raises
+    ------
+    ValueError
+        A batch with programs for different tops, or a count of operand tuples that
+        does not match its programs.
+    SimulationError, BuildError
+        The first start that failed.
+    """
+    prepared = []
+    for config, programs, operands in batches:
+        programs, operands = list(programs), [tuple(ops) for ops in operands]
+        if len(programs) != len(operands):
+            raise ValueError(f"{len(programs)} programs but {len(operands)} operand tuples")
+        tops = {program.top for program in programs}
+        if len(tops) > 1:
+            raise ValueError(f"programs for several tops in one run: {sorted(tops)}")
+        predictions = [program.predict(config) for program in programs]
+        prepared.append((config, programs, operands, predictions))
+    workers = max(1, workers or os.cpu_count() or 1)
+    groups = {}
+    for config, programs, _, _ in prepared:
+        if programs:
+            groups.setdefault(programs[0].top, []).append(config)
+    for top, configs in (groups.items() if not waves else ()):  # waves: built per run
         if progress:
-            progress(f"  {len(results)}/{len(jobs)} programs on {simulator}, "
-                     f"{cycles:,} cycles, {time.perf_counter() - began:.0f} s")
-    record = COUNTER_RECORDS[top]
-    return [ProgramRun(program=program, output=program.output(config, result),
-                       expected=program.expected(config, *ops),
-                       counters=record(**result["counters"]),
-                       prediction=program.predict(config), wall=result["wall"],
-                       run_dir=result.get("run_dir"))
-            for program, ops, result in zip(programs, operands, results)]
+            progress(f"building {len({c.digest for c in configs})} {top} configuration(s) "
+                     f"(cached ones are reused)")
+        flow.build_many(configs, top, simulator=simulator)
+
+    total = sum(p.cycles for *_, predictions in prepared for p in predictions) or 1
+    # A start of at most 1/(2 workers) of the work keeps the processes busy to the end.
+    target = max(total / max(starts, 2 * workers if workers > 1 else 1), 1)
+    tasks = []   # (batch index, job indices, predicted cycles)
+    for b, (config, programs, operands, predictions) in enumerate(prepared):
+        if not programs:
+            continue
+        cycles = [p.cycles for p in predictions]
+        count = 1 if waves else min(len(programs), max(1, round(sum(cycles) / target)))
+        for indices in _chunks(programs, cycles, count):
+            tasks.append((b, indices, sum(cycles[i] for i in indices)))
+    tasks.sort(key=lambda task: -task[2])
+
+    results = [[None] * len(programs) for _, programs, _, _ in prepared]
+    began, done_cycles, done_tasks = time.perf_counter(), 0, 0
+
+    def run_task(task):
+        b, indices, _ = task
+        config, programs, operands, _ = prepared[b]
+        sim = flow.build(config, programs[0].top, simulator=simulator, waves=waves)
+        return flow.run(sim, [programs[i].job(config, *operands[i]) for i in indices])
+
+    with concurrent.futures.ThreadPoolExecutor(min(workers, len(tasks) or 1)) as pool:
+        futures = {pool.submit(run_task, task): task for task in tasks}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                b, indices, _ = futures[future]
+                for i, result in zip(indices, future.result()):
+                    results[b][i] = result
+                    done_cycles += result["counters"]["cycles"]
+                done_tasks += 1
+                if progress:
+                    progress(f"  {done_tasks}/{len(tasks)} simulator starts on {simulator} "
+                             f"({workers} at a time), {done_cycles:,} cycles, "
+                             f"{time.perf_counter() - began:.0f} s")
+        except BaseException:
+            for pending in futures:
+                pending.cancel()
+            raise
+
+    runs = []
+    for (config, programs, operands, predictions), outcome in zip(prepared, results):
+        record = COUNTER_RECORDS[programs[0].top] if programs else None
+        runs.append([ProgramRun(program=program, output=program.output(config, result),
+                                expected=program.expected(config, *ops),
+                                counters=record(**result["counters"]),
+                                prediction=prediction, wall=result["wall"],
+                                run_dir=result.get("run_dir"))
+                     for program, ops, result, prediction
+                     in zip(programs, operands, outcome, predictions)])
+    return runs

@@ -34,6 +34,7 @@ from pathlib import Path
 from ...hdl.isa import ExecCommand
 from ...hdl.counters import COUNTER_WIDTH, COUNTERS
 from ...hdl.counters import split_lanes
+from ...hdl.dram import DramSetting, dram_setting
 from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
 from ..compile.packing import pack_lanes, pack_struct, unpack_lanes
 from .simulators import prepare_simulator
@@ -410,11 +411,14 @@ def harness_script(config, port_map, job):
                        counters, range(job["acc_rows"]))
 
 
-def tile_script(job):
+def tile_script(config, job):
     """Operations that run one :class:`~rooftile.hdl.tile.Tile` job the way
-    :func:`rooftile.sim.tb.tile.run_job` does: fill DRAM and the program memory, pulse
-    ``start``, clock until ``done``, read the counters and the job's DRAM ranges."""
-    load = _host_writes("host_write_dram", [(addr, {"host_wdata": word})
+    :func:`rooftile.sim.tb.tile.run_job` does: set the DRAM's rate and latency (of
+    ``config``), fill DRAM and the program memory, pulse ``start``, clock until ``done``,
+    read the counters and the job's DRAM ranges."""
+    setting = pack_struct(DramSetting(config), dram_setting(config))
+    load = [f"set dram_setting {setting:x}"]
+    load += _host_writes("host_write_dram", [(addr, {"host_wdata": word})
                                             for addr, word in job["dram"]])
     load += _host_writes("host_write_instr", [(addr, {"host_instr": word})
                                               for addr, word in enumerate(job["program"])])
@@ -480,9 +484,10 @@ def run_harness_jobs(plain, config, jobs):
     return results
 
 
-def run_tile_jobs(plain, jobs):
+def run_tile_jobs(plain, config, jobs):
     """Run :class:`~rooftile.hdl.tile.Tile` ``jobs`` (the job format of
-    :mod:`rooftile.sim.tb.tile`) in one start of the plain harness.
+    :mod:`rooftile.sim.tb.tile`) for ``config`` (its DRAM rate and latency) in one start
+    of the plain harness.
 
     Returns one dict per job like :func:`rooftile.sim.run.flow.run`: ``read`` (one word list
     per requested range), ``counters`` (keyed by :data:`rooftile.hdl.counters.COUNTERS`),
@@ -494,7 +499,7 @@ def run_tile_jobs(plain, jobs):
     SimulationError
         The tile did not raise ``done`` within a job's ``max_cycles``.
     """
-    results = _run_jobs(plain, [tile_script(job) for job in jobs],
+    results = _run_jobs(plain, [tile_script(config, job) for job in jobs],
                         [job["max_cycles"] for job in jobs])
     for job, result in zip(jobs, results):
         (_, packed), *reads = result.pop("gets")  # counters, then host_rdata words

@@ -5,23 +5,30 @@ import numpy as np
 from ...analysis.comparison import OpMeasurement
 from ...analysis.hardware import tile_hardware
 from ...analysis.roofline import roofline
-from ..run.pipeline import run_programs
+from ..run.pipeline import run_batches
 
 __all__ = ["RUN_STARTS", "run_scaled", "measurement"]
 
-#: Simulator starts per run_scaled call (progress is reported after each).
+#: Simulator starts at least, so that progress is reported along the way.
 RUN_STARTS = 4
 
 
-def run_scaled(config, programs, *, seed=0, simulator="verilator", progress=None):
-    """Run ``programs`` (``{key: program}`` from
-    :func:`~rooftile.sim.study.schedules.compile_scaled`) with seeded random operands,
-    drawn in key order; return ``{key: ProgramRun}``."""
-    rng = np.random.default_rng(seed)
-    operands = [program.random_operands(config, rng) for program in programs.values()]
-    runs = run_programs(config, programs.values(), operands, simulator=simulator,
-                        starts=RUN_STARTS, progress=progress)
-    return dict(zip(programs, runs))
+def run_scaled(batches, *, seed=0, simulator="verilator", progress=None):
+    """Run each configuration's programs, all configurations in parallel processes
+    (:func:`~rooftile.sim.run.pipeline.run_batches`).
+
+    ``batches`` is ``{name: (config, {key: program})}`` (programs from
+    :func:`~rooftile.sim.study.schedules.compile_scaled`); each configuration's operands
+    are drawn from a generator seeded with ``seed``, in key order. Returns
+    ``{name: {key: ProgramRun}}``."""
+    work = []
+    for config, programs in batches.values():
+        rng = np.random.default_rng(seed)
+        work.append((config, programs.values(),
+                     [program.random_operands(config, rng) for program in programs.values()]))
+    runs = run_batches(work, simulator=simulator, starts=RUN_STARTS, progress=progress)
+    return {name: dict(zip(programs, program_runs))
+            for (name, (_, programs)), program_runs in zip(batches.items(), runs)}
 
 
 def measurement(config, op, run, *, workload, model, attention, batch, full_time_s):

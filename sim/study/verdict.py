@@ -15,7 +15,6 @@ from fractions import Fraction
 from ...analysis.cost import UNITS, variants
 from ...analysis.verdict import FullOp, LayerOps, ScaledRun, tile_ratio, verdict
 from ...hdl.params import MAX_RATE_DENOMINATOR, AttentionUnit
-from .measure import run_scaled
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError, Workload
 
@@ -100,10 +99,12 @@ def _layer_ops(spec, layer):
                     layer.workload.batch, tuple(full(op) for op in layer.scaled), half)
 
 
-def run_verdict(spec, layers, configs, programs, base_runs, *, progress=print,
-                constants=None):
-    """Run the unit engines on the RTL, price the rescaled tiles with the tile model, and
-    return ``(rows, layer_ops, records)`` for :func:`rooftile.analysis.verdict.verdict`.
+def run_verdict(spec, layers, configs, programs, rtl_runs, *, constants=None):
+    """Price every proxy: the RTL runs of the baseline tile and the unit engines
+    (``rtl_runs``, ``{proxy name or "study": {key: ProgramRun}}``, made with the study's
+    own by :func:`rooftile.sim.study.measure.run_scaled`), the rescaled tiles with the
+    tile model. Returns ``(rows, layer_ops, records)`` for
+    :func:`rooftile.analysis.verdict.verdict`.
 
     Raises
     ------
@@ -114,18 +115,13 @@ def run_verdict(spec, layers, configs, programs, base_runs, *, progress=print,
     data_bytes = spec.config.data_bytes
     records = {}
     for name, config in configs.items():
+        rtl = config == spec.config or name[0] == "unit"
         if config == spec.config:
-            runs = base_runs
-            rtl = True
-        elif name[0] == "unit":
-            progress(f"verdict: {name[1]} unit engine: {config.rows}x1 GEMV at "
-                     f"{float(config.dram_bytes_per_cycle):.3g} B/cycle")
-            runs = run_scaled(config, programs[name], seed=spec.seed,
-                              simulator=spec.simulator, progress=progress)
-            rtl = True
+            runs = rtl_runs["study"]
+        elif rtl:
+            runs = rtl_runs[name]
         else:
             runs = {key: program.predict(config) for key, program in programs[name].items()}
-            rtl = False
         if rtl:
             wrong = [str(key) for key, run in runs.items() if not run.exact]
             if wrong:

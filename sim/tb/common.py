@@ -22,8 +22,10 @@ async def run_jobs(dut, run_job, idle_inputs):
     config = TileConfig.from_json(json.loads(os.environ["ROOFTILE_CONFIG"]))
     with open(os.environ["ROOFTILE_JOBS"]) as f:
         jobs = json.load(f)
-    # The GPI clock runs inside the simulator: no Python per cycle.
-    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
+    # Verilator's main (rooftile.sim.run.verilator_main) clocks the design itself; other
+    # simulators get the GPI clock. Neither runs Python per cycle.
+    if os.environ.get("ROOFTILE_CLOCK", "gpi") == "gpi":
+        Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
     for name in idle_inputs:
         getattr(dut, name).value = 0
     dut.rst.value = 1

@@ -1,7 +1,8 @@
 """cocotb testbench for :class:`~rooftile.hdl.tile.Tile`.
 
-Runs the jobs in ``$ROOFTILE_JOBS``: fills DRAM and the program memory through the host
-port, pulses ``start`` and sleeps until ``done`` (no Python per simulated cycle), then
+Runs the jobs in ``$ROOFTILE_JOBS``: sets the DRAM's rate and latency from
+``$ROOFTILE_CONFIG`` (run-time settings of the build), fills DRAM and the program memory
+through the host port, pulses ``start`` and sleeps until ``done`` (no Python per simulated cycle), then
 reads the counters and the requested DRAM ranges into ``$ROOFTILE_RESULTS``. A job that
 outlives its cycle bound reports which unit waits on which token.
 """
@@ -13,6 +14,8 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS
 from rooftile.hdl.counters import split_lanes
+from rooftile.hdl.dram import DramSetting, dram_setting
+from rooftile.sim.compile.packing import pack_struct
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 
 
@@ -36,6 +39,7 @@ def _diagnosis(dut, limit):
 
 async def run_job(dut, config, job):
     began = time.perf_counter()
+    dut.dram_setting.value = pack_struct(DramSetting(config), dram_setting(config))
     dut.host_write_dram.value = 1
     for addr, word in job["dram"]:
         dut.host_addr.value = addr

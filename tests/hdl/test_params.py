@@ -2,12 +2,23 @@ from fractions import Fraction
 
 import pytest
 
-from rooftile.hdl.params import TileConfig
+from rooftile.hdl.params import AttentionUnit, TileConfig
 
 
 def test_defaults_are_valid_and_hash_is_stable():
     assert TileConfig().digest == TileConfig().digest
     assert TileConfig(rows=4).digest != TileConfig().digest
+
+
+def test_one_build_serves_every_dram_rate_latency_clock_and_unit():
+    base = TileConfig()
+    for changed in (base.replace(dram_bytes_per_cycle=Fraction(7, 3)),
+                    base.replace(dram_latency=200), base.replace(clock_Hz=2e9),
+                    base.replace(dram_bytes_per_cycle=Fraction(1, 2),
+                                 attention_unit=AttentionUnit("logic-die"))):
+        assert changed.digest == base.digest
+    with pytest.raises(ValueError, match="dram_latency must be <= 256 cycles, got 257"):
+        base.replace(dram_latency=257)
 
 
 def test_json_round_trip_keeps_rational_bandwidth():
@@ -58,7 +69,6 @@ def test_attention_unit_engine_follows_the_presets():
     assert (bank.dram_bytes_per_cycle, bank.rows) == (4, 2)   # 16x, 1 op per byte
     config = slow.replace(attention_unit=AttentionUnit("bank-level"))
     assert TileConfig.from_json(config.to_json()) == config
-    assert config.digest != base.digest
     with pytest.raises(ValueError, match="no attention unit"):
         base.attention_unit_tile()
     with pytest.raises(ValueError, match="kind must be one of"):

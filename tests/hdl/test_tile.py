@@ -4,6 +4,7 @@ memories), running compiled programs bit-exactly with the counters the model pre
 and the port contract the Verilator testbenches bind to."""
 
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -101,8 +102,12 @@ def test_ports_are_what_the_testbenches_bind():
     header = text[text.index("module tile("):text.index(");")]
     ports = set(re.findall(r"\w+", header)) - {"module", "tile"}
     assert ports == {"clk", "rst", "host_addr", "host_wdata", "host_write_dram",
-                     "host_rdata", "host_instr", "host_write_instr", "start", "done",
-                     "counters", "status_pc", "status_tokens", "status_units"}
+                     "host_rdata", "host_instr", "host_write_instr", "dram_setting",
+                     "start", "done", "counters", "status_pc", "status_tokens",
+                     "status_units"}
+    # The DRAM's rate and latency are run-time settings: one Verilog serves them all.
+    other = CONFIG.replace(dram_bytes_per_cycle=Fraction(5, 7), dram_latency=100)
+    assert verilog.convert(Tile(other), name="tile", emit_src=False) == text
     # The Verilator build instantiates the storage primitive, never a big memory.
     assert text.count("rooftile_dram_storage") == 2
     assert len(COUNTERS) * 48 == len(Tile(CONFIG).counters.as_value())

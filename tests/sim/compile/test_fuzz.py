@@ -5,8 +5,9 @@ Verilator build and one simulator start, which a per-example strategy cannot bat
 draws tile shapes (2..8 rows and columns), DRAM bandwidths (rationals from a few bytes
 per word up to a word per cycle), latencies and scratchpad sizes, then GEMMs of random
 shape (narrow or wide stores) and attention ops that fit each tile. Every program must
-be bit-exact, its byte and busy counters must equal the model's, and its cycle count
-must be within :data:`MODEL_TOLERANCE` of the model's.
+be bit-exact and its cycle, byte and busy counters must equal the model's: the model
+follows the DRAM channel request by request and was exact on all 200 programs of
+``ROOFTILE_FUZZ_CONFIGS=8 ROOFTILE_FUZZ_PROGRAMS=25`` (the contract elsewhere is 5%).
 
 The budget is fixed for CI: :data:`CONFIGS` builds of about 30 s each, with
 :data:`PROGRAMS` programs each. ``ROOFTILE_FUZZ_CONFIGS``, ``ROOFTILE_FUZZ_PROGRAMS``
@@ -26,7 +27,6 @@ from rooftile.sim.compile.attention import AttentionShape, compile_attention
 from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.run.pipeline import run_programs
 
-MODEL_TOLERANCE = 0.05
 SEED = int(os.environ.get("ROOFTILE_FUZZ_SEED", "17"))
 CONFIGS = int(os.environ.get("ROOFTILE_FUZZ_CONFIGS", "2"))
 PROGRAMS = int(os.environ.get("ROOFTILE_FUZZ_PROGRAMS", "14"))
@@ -96,7 +96,7 @@ def test_random_programs_are_exact_and_match_the_model(index):
         worst = max(worst, (abs(error), f"{error:+.2%} {what}"))
         if not result.exact:
             failures.append(f"not bit-exact: {what}")
-        if abs(error) > MODEL_TOLERANCE:
+        if model.cycles != counters.cycles:
             failures.append(f"model off by {error:+.2%}: {what}")
         if (model.array_busy, model.bytes_read, model.bytes_written) != \
                 (counters.array_busy, counters.bytes_read, counters.bytes_written):

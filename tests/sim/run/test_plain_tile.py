@@ -27,7 +27,7 @@ def test_plain_tile_matches_cocotb_and_numpy():
              (rng.integers(-128, 128, (1, 13)), rng.integers(-128, 128, (13, 11)))]
     programs, jobs = zip(*(compiled_job(a, b) for a, b in cases))
     sim = flow.build(CONFIG, "tile")
-    ours = plain.run_tile_jobs(plain.build(sim), jobs)
+    ours = plain.run_tile_jobs(plain.build(sim), CONFIG, jobs)
     theirs = flow.run(sim, list(jobs))
     for (a, b), program, mine, reference in zip(cases, programs, ours, theirs):
         assert np.array_equal(program.output(CONFIG, mine),
@@ -44,4 +44,4 @@ def test_plain_tile_reports_a_hang():
     _, job = compiled_job(np.ones((4, 20), int), np.ones((20, 3), int))
     job["max_cycles"] = 20
     with pytest.raises(flow.SimulationError, match="done not raised within 20 cycles"):
-        plain.run_tile_jobs(plain.build(flow.build(CONFIG, "tile")), [job])
+        plain.run_tile_jobs(plain.build(flow.build(CONFIG, "tile")), CONFIG, [job])

@@ -44,7 +44,8 @@ def test_lowering_refuses_a_layer_without_attention():
 def test_attention_intensity_on_the_rtl_orders_mha_gqa_mla():
     ops = {m: attention_of(m, max_context=128) for m in ("llama-2-7b", "llama-3-8b",
                                                          "deepseek-v3")}
-    results = run_scaled(CONFIG, compile_scaled(CONFIG, ops.values()), seed=3)
+    programs = compile_scaled(CONFIG, ops.values())
+    results = run_scaled({"tile": (CONFIG, programs)}, seed=3)["tile"]
     achieved = {}
     for model, op in ops.items():
         m = measurement(CONFIG, op, results[op.key], workload=model, model=model,
