@@ -1,8 +1,9 @@
-"""Silicon area of a tile, of a PIM-style attention unit, and of iso-area alternatives.
+"""Silicon area of a rooftile tile and of a base-die memory path.
 
-The question rooftile answers is whether a dedicated attention unit beats spending the same
-area on a bigger systolic array or on more DRAM bandwidth. This module prices each choice in
-mm², so that alternatives can be compared at equal cost (LLMCompass's area model,
+The tile's area by component (array, buffers, DRAM interface, vector unit) in mm², checked
+against yosys cell counts by ``scripts/area_crosscheck.py``; the machine-scale variants of
+the verdict are priced in dollars by :mod:`rooftile.analysis.cost`, which reads the TSV path
+estimate from here (LLMCompass's area model,
 ``cost_model/cost_model.py``, is the model for its shape: components from published
 transistor counts or die-shot areas, one process node, PHYs apart from logic).
 
@@ -14,7 +15,7 @@ are analogue and do not scale, so they are used as published.
 Each constant names its source and how the number was derived. Figures that could not be
 found in a publication are marked **ESTIMATE** with the reasoning behind them.
 
-NB: what the model ignores, for the tile as for the alternatives: control, instruction
+NB: what the model ignores: control, instruction
 memory and queues, the DMA engine, clock tree and power grid beyond what the layout factor
 of :data:`LAYOUT_OVERHEAD` covers, pad ring and packaging. DRAM capacity itself (the
 stacks) is not silicon on the tile die and is not counted; only its interface is.
@@ -25,17 +26,14 @@ import numbers
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
-from ..hdl.errors import one_of, positive_int
-from ..hdl.params import ATTENTION_UNIT_PRESETS, MAX_RATE_DENOMINATOR
+from ..hdl.errors import positive_int
 
 __all__ = [
     "PROCESS_NODE", "LOGIC_DENSITY_MTR_PER_MM2", "LAYOUT_OVERHEAD", "ADDER_UM2_PER_BIT",
     "MULTIPLIER_UM2_PER_BIT2", "REGISTER_UM2_PER_BIT", "SRAM_UM2_PER_BIT",
-    "DRAM_INTERFACE_MM2_PER_GBPS", "TSV_PATH_MM2_PER_GBPS", "BANK_LEVEL_LOGIC_PENALTY",
-    "PIM_BANK_GBPS", "ATTENTION_KINDS",
-    "AreaBreakdown", "IsoAreaAlternative", "mac_area_mm2", "pe_register_bits", "sram_area_mm2",
-    "dram_interface_area_mm2", "vector_unit_area_mm2", "tile_area", "attention_unit_area",
-    "iso_area_alternatives", "resized_array", "default_acc_width",
+    "DRAM_INTERFACE_MM2_PER_GBPS", "TSV_PATH_MM2_PER_GBPS",
+    "AreaBreakdown", "mac_area_mm2", "pe_register_bits", "sram_area_mm2",
+    "dram_interface_area_mm2", "vector_unit_area_mm2", "tile_area", "default_acc_width",
 ]
 
 PROCESS_NODE = "TSMC N7-class 7 nm"
@@ -128,29 +126,6 @@ _TSV_GBITPS = 3.2
 TSV_PATH_MM2_PER_GBPS = 8 / _TSV_GBITPS * _TSV_PITCH_UM ** 2 / _UM2_PER_MM2 \
     + _CONTROLLER_MM2_PER_GBPS
 
-#: Bandwidth one bank feeds a bank-level PIM unit, GB/s. Samsung Aquabolt-XL HBM-PIM
-#: (Y.-C. Kwon et al., ISSCC 2021, paper 25.4; S. Lee et al., ISCA 2021): a PCU reads a
-#: 256-bit column per 300 MHz cycle, 256 / 8 x 0.3 = 9.6 GB/s; 128 PCUs per stack give the
-#: 1.2 TFLOP/s and the 4 x 307.2 GB/s that ``hardware.py``'s "hbm-pim" preset quotes.
-PIM_BANK_GBPS = 256 / 8 * 0.3
-# Per-bank interface of bank-level PIM: a latch on the bank's 256-bit column data and the
-# operand select behind it, costed as 256 register bits (in the DRAM process, so with the
-# penalty below). ESTIMATE of its content; the bits are the Aquabolt-XL column width.
-_PIM_BANK_LATCH_BITS = 256
-
-#: ESTIMATE: area of logic built in a DRAM process over the same logic at 7 nm. No measured
-#: figure was found (Aquabolt-XL reports only that a PIM die holds 4 Gb where a plain HBM2
-#: die holds 8 Gb). Reasoning: the periphery transistors of a 20 nm-class DRAM process are
-#: planar, comparable to 28 nm logic (96.3 / 15.3 = 6.3x less dense than 7 nm); DRAM
-#: processes have 3-4 metal layers instead of 13+, so cells route at lower utilisation
-#: (taken as 1.5x). 6.3 x 1.5 = 9.4, rounded to 10.
-BANK_LEVEL_LOGIC_PENALTY = 10.0
-
-#: Where a PIM attention unit sits: ``"logic-die"``, on the HBM base die in a logic process
-#: (HBM4 base dies are made in foundry logic processes), or ``"bank-level"``, next to the
-#: banks in the DRAM process (Samsung Aquabolt-XL, SK hynix AiM).
-ATTENTION_KINDS = tuple(ATTENTION_UNIT_PRESETS)
-
 
 def _check_real(field: str, value: object, *, minimum: float = 0.0, inclusive: bool = False):
     """Return ``value`` as a float if it is a finite real number above ``minimum``."""
@@ -183,21 +158,17 @@ class AreaBreakdown:
         result pipeline registers). rooftile's array is output-stationary: accumulators
         live in the PEs, so there is no separate accumulator logic.
     sram : float
-        Operand scratchpads and accumulator memory (or an attention unit's buffer).
+        Operand scratchpads and accumulator memory.
     dram_interface : float
-        PHY and controller for the off-chip DRAM bandwidth (or an attention unit's own
-        memory path: TSVs and controller, or per-bank interfaces).
+        PHY and controller for the off-chip DRAM bandwidth.
     vector_unit : float
         The softmax vector unit.
-    attention_unit : float
-        A PIM attention unit's MAC logic.
     """
 
     array: float = 0.0
     sram: float = 0.0
     dram_interface: float = 0.0
     vector_unit: float = 0.0
-    attention_unit: float = 0.0
 
     @property
     def total(self) -> float:
@@ -205,7 +176,7 @@ class AreaBreakdown:
         return sum(getattr(self, f.name) for f in fields(self))
 
     def __add__(self, other: "AreaBreakdown") -> "AreaBreakdown":
-        """Component-wise sum: a tile plus the attention unit beside it."""
+        """Component-wise sum: two blocks side by side."""
         if not isinstance(other, AreaBreakdown):
             return NotImplemented
         return AreaBreakdown(**{f.name: getattr(self, f.name) + getattr(other, f.name)
@@ -333,185 +304,3 @@ def default_acc_width(data_width: int) -> int:
     """Accumulator width for a GEMV of ``data_width``-bit operands: the product plus 16 bits
     of headroom (65,536-term reductions); 32 for int8, 48 for int16, as rooftile uses."""
     return 2 * _check_width("data_width", data_width) + 16
-
-
-def attention_unit_area(macs_per_cycle: int, bandwidth_bytes_per_cycle: "float | Fraction",
-                        data_width: int, sram_bytes: float, clock_Hz: float = 1e9,
-                        kind: str = "logic-die", acc_width: "int | None" = None) -> AreaBreakdown:
-    """Area of a PIM-style GEMV attention unit, on top of a tile.
-
-    Parameters
-    ----------
-    macs_per_cycle : int
-        Multiply-accumulates per cycle (GEMV lanes).
-    bandwidth_bytes_per_cycle : float or Fraction
-        The unit's own DRAM bandwidth, at ``clock_Hz``.
-    data_width : int
-        Operand width in bits.
-    sram_bytes : float
-        The unit's buffer (query vector, partial sums), may be 0.
-    clock_Hz : float
-        Clock of the unit.
-    kind : str
-        One of :data:`ATTENTION_KINDS`:
-
-        - ``"logic-die"``: MACs and buffer at logic density; the memory path costs
-          :data:`TSV_PATH_MM2_PER_GBPS` (TSVs into the DRAM dies plus controller logic).
-        - ``"bank-level"``: MACs and buffer in the DRAM process, times
-          :data:`BANK_LEVEL_LOGIC_PENALTY`; the memory path is one interface latch per bank
-          in use, ``ceil(bandwidth / PIM_BANK_GBPS)`` banks, also in the DRAM process. No
-          TSVs and no controller: the banks are driven by the host's commands.
-    acc_width : int or None
-        Accumulator width; ``None`` means :func:`default_acc_width`.
-
-    Returns
-    -------
-    AreaBreakdown
-        ``attention_unit`` holds the MAC logic, ``sram`` the buffer and ``dram_interface``
-        the memory path.
-
-    NB: area is counted wherever it sits (base die or DRAM die), as silicon the design pays
-    for; a bank-level unit also displaces DRAM capacity, which is not charged here.
-
-    Raises
-    ------
-    TypeError, ValueError
-        On a bad size, a non-positive bandwidth or clock, or an unknown ``kind``.
-    """
-    positive_int("macs_per_cycle", macs_per_cycle)
-    one_of("kind", kind, ATTENTION_KINDS)
-    if acc_width is None:
-        acc_width = default_acc_width(data_width)
-    gbps = _gbps("bandwidth_bytes_per_cycle", bandwidth_bytes_per_cycle, clock_Hz)
-    macs = macs_per_cycle * mac_area_mm2(data_width, acc_width)
-    buffer = sram_area_mm2(sram_bytes)
-    if kind == "logic-die":
-        return AreaBreakdown(attention_unit=macs, sram=buffer,
-                             dram_interface=gbps * TSV_PATH_MM2_PER_GBPS)
-    banks = math.ceil(gbps / PIM_BANK_GBPS)
-    bank_logic = banks * _PIM_BANK_LATCH_BITS * REGISTER_UM2_PER_BIT * LAYOUT_OVERHEAD \
-        / _UM2_PER_MM2
-    return AreaBreakdown(attention_unit=macs * BANK_LEVEL_LOGIC_PENALTY,
-                         sram=buffer * BANK_LEVEL_LOGIC_PENALTY,
-                         dram_interface=bank_logic * BANK_LEVEL_LOGIC_PENALTY)
-
-
-@dataclass(frozen=True)
-class IsoAreaAlternative:
-    """A configuration that spends an area budget, and how much of it.
-
-    Members
-    -------
-    config
-        The TileConfig.
-    area : AreaBreakdown
-        Its area (:func:`tile_area`).
-    unspent_mm2 : float
-        The budget (base area plus extra) minus ``area.total``; never negative.
-    note : str
-        Why area was left over (the next step did not fit, or a limit was reached).
-    """
-
-    config: object
-    area: AreaBreakdown
-    unspent_mm2: float
-    note: str
-
-
-def _grown_shapes(rows: int, cols: int, side: int):
-    """Square and 2:1 shapes of shorter side ``side`` that do not shrink ``rows x cols``."""
-    return [(r, c) for r, c in ((side, side), (2 * side, side), (side, 2 * side))
-            if r >= rows and c >= cols and (r, c) != (rows, cols)]
-
-
-def resized_array(config, rows: int, cols: int):
-    """``config`` with a ``rows x cols`` array and the same on-chip memory in bytes: the
-    scratchpads and the accumulator keep their capacity, with fewer, wider entries.
-
-    Spending area on compute should not also buy SRAM: a wider array with as many
-    entries would grow every buffer with it."""
-    sp_depth = max(2, config.sp_depth * (config.rows + config.cols) // (rows + cols))
-    acc_depth = max(1, config.acc_depth * config.cols // cols)
-    return config.replace(rows=rows, cols=cols, sp_depth=sp_depth, acc_depth=acc_depth)
-
-
-def _bigger_array(config, budget: float, clock_Hz: float, granule: int) -> IsoAreaAlternative:
-    best = None
-    side = granule
-    # Area grows with rows and with cols. Once the square of this side is valid (side >=
-    # both) and over budget, every shape of a larger side contains it: stop.
-    while side < max(config.rows, config.cols) or \
-            tile_area(resized_array(config, side, side), clock_Hz).total <= budget:
-        for r, c in _grown_shapes(config.rows, config.cols, side):
-            candidate = resized_array(config, r, c)
-            area = tile_area(candidate, clock_Hz)
-            if area.total > budget:
-                continue
-            key = (r * c, -area.total)
-            if best is None or key > best[0]:
-                best = (key, candidate, area)
-        side += granule
-    if best is None:
-        area = tile_area(config, clock_Hz)
-        return IsoAreaAlternative(config, area, budget - area.total,
-                                  f"no square or 2:1 array with sides multiple of {granule} "
-                                  f"larger than {config.rows}x{config.cols} fits")
-    _, candidate, area = best
-    return IsoAreaAlternative(candidate, area, budget - area.total,
-                              "the next larger square or 2:1 array does not fit")
-
-
-def _more_bandwidth(config, budget: float, clock_Hz: float) -> IsoAreaAlternative:
-    base = tile_area(config, clock_Hz)
-    per_byte_per_cycle = dram_interface_area_mm2(1, clock_Hz)
-    # TileConfig keeps bandwidths at denominators up to 2**12: buy in steps of 1/4096 B/cycle.
-    steps = math.floor((budget - base.total) / per_byte_per_cycle * 4096)
-    bandwidth = config.dram_bytes_per_cycle + Fraction(steps, 4096)
-    note = "the next 1/4096 byte/cycle does not fit"
-    if bandwidth > config.dram_word_bytes:
-        bandwidth = Fraction(config.dram_word_bytes)
-        note = (f"capped at one DRAM word per cycle ({config.dram_word_bytes} bytes), "
-                f"TileConfig's limit")
-    while True:
-        # TileConfig takes denominators up to 2**12 only: round to the nearest such.
-        candidate = config.replace(
-            dram_bytes_per_cycle=bandwidth.limit_denominator(MAX_RATE_DENOMINATOR))
-        area = tile_area(candidate, clock_Hz)
-        # The rounding may go up past the budget: step back.
-        if area.total <= budget or bandwidth <= config.dram_bytes_per_cycle:
-            return IsoAreaAlternative(candidate, area, budget - area.total, note)
-        bandwidth -= Fraction(1, 4096)
-
-
-def iso_area_alternatives(config, extra_area_mm2: float, clock_Hz: float | None = None,
-                          granule: int = 4) -> "dict[str, IsoAreaAlternative]":
-    """Two ways to spend ``extra_area_mm2`` more than ``config``'s tile area (at
-    ``clock_Hz``, None for ``config.clock_Hz``).
-
-    Returns
-    -------
-    dict
-        ``"bigger_array"``: the largest array (most MACs; at equal MACs, least area) whose
-        tile fits ``tile_area(config).total + extra_area_mm2``, among square and 2:1 (either
-        way) shapes with sides multiples of ``granule`` that do not shrink either side.
-        Scratchpads and accumulator keep their bytes (:func:`resized_array`). If none fits, ``config``
-        itself with the whole extra unspent.
-
-        ``"more_bandwidth"``: ``config`` with ``dram_bytes_per_cycle`` raised by what the
-        extra area buys in DRAM interface, in steps of 1/4096 byte/cycle, capped at
-        ``config.dram_word_bytes`` (TileConfig's limit); the note says when the cap bound.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``extra_area_mm2`` is not a finite number >= 0, ``clock_Hz`` not > 0, or
-        ``granule`` not a positive int.
-    """
-    extra_area_mm2 = _check_real("extra_area_mm2", extra_area_mm2, inclusive=True)
-    clock_Hz = _check_real("clock_Hz", config.clock_Hz if clock_Hz is None else clock_Hz)
-    positive_int("granule", granule)
-    budget = tile_area(config, clock_Hz).total + extra_area_mm2
-    return {
-        "bigger_array": _bigger_array(config, budget, clock_Hz, granule),
-        "more_bandwidth": _more_bandwidth(config, budget, clock_Hz),
-    }

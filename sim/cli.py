@@ -138,6 +138,7 @@ def run_gemm(args):
 
 def add_study_arguments(parser):
     """Study options; each overrides the TOML file's value, which overrides the default."""
+    from ..analysis.cost import MACHINES
     from ..analysis.hardware import HARDWARE
     from ..analysis.models import MODELS
     from .study.spec import MLA_FORMS
@@ -162,8 +163,12 @@ def add_study_arguments(parser):
                        help="MLA form (default: absorbed)")
     group.add_argument("--seed", type=int, metavar="SEED",
                        help="seed of operands and routing (default: 0)")
-    group.add_argument("--machines", nargs="+", choices=sorted(HARDWARE), metavar="HW",
-                       help="machines to extrapolate full-size ops to (default: h100 b200)")
+    group.add_argument("--machines", nargs="+", choices=sorted(MACHINES), metavar="HW",
+                       help="machines of the cost model to extrapolate full-size ops to "
+                            "(default: h100 b200)")
+    group.add_argument("--dtype", choices=("bf16", "fp8"),
+                       help="element format: bf16 on a 16-bit tile (default) or fp8 on "
+                            "an 8-bit tile")
     tile = parser.add_argument_group("tile (bandwidth set so the ridge point matches "
                                      "--balanced-to)")
     tile.add_argument("--rows", type=_positive, metavar="R", help="array rows (default: 8)")
@@ -195,9 +200,12 @@ def study_spec(args):
         models = args.models or list(dict.fromkeys(w.model for w in spec.workloads))
         batches = args.batches or list(dict.fromkeys(w.batch for w in spec.workloads))
         changes["workloads"] = tuple(Workload(m, b) for m in models for b in batches)
-    if args.rows or args.cols or args.balanced_to:
+    if args.dtype:
+        changes["dtype"] = args.dtype
+    if args.rows or args.cols or args.balanced_to or args.dtype:
         config = spec.config
-        changes["config"] = balanced_tile(args.balanced_to or "h100", spec.dtype,
+        changes["config"] = balanced_tile(args.balanced_to or "h100",
+                                          args.dtype or spec.dtype,
                                           rows=args.rows or config.rows,
                                           cols=args.cols or config.cols,
                                           sp_depth=config.sp_depth,

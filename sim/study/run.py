@@ -24,13 +24,14 @@ from pathlib import Path
 
 from ...analysis.extrapolation import Derates, layer_time_rows
 from ...analysis.study_report import write_study
-from ...analysis.verdict import variants, write_verdict
+from ...analysis.sensitivity import sensitivity
+from ...analysis.verdict import write_verdict
 from ..run import flow
 from ..run.simulators import simulator_version
 from .measure import measurement, run_scaled
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError
-from .verdict import compile_variants, run_verdict
+from .verdict import compile_proxies, run_verdict
 
 __all__ = ["run_study", "default_out_dir"]
 
@@ -165,15 +166,16 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
     progress(f"study: {len(spec.workloads)} workloads, {len(every)} ops, "
              f"{len(programs)} distinct programs")
     try:
-        all_variants = variants(spec.config) if verdict else []
+        proxy_configs, proxy_programs = (compile_proxies(spec, layers) if verdict
+                                         else ({}, {}))
     except ValueError as error:
-        raise StudyError(f"the verdict's variants of this tile cannot be built: {error} "
+        raise StudyError(f"the verdict's proxies of this tile cannot be built: {error} "
                          f"(--no-verdict skips the verdict)") from None
-    variant_programs = compile_variants(all_variants, layers)
+    # Only the unit engines run on the RTL beside the tile (rooftile.sim.study.verdict),
+    # all configurations at once.
     batches = {"study": (spec.config, programs)}
-    for variant in all_variants:
-        if variant.role != "baseline":
-            batches[variant.name] = (variant.config, variant_programs[variant.name])
+    batches.update({name: (config, proxy_programs[name])
+                    for name, config in proxy_configs.items() if name[0] == "unit"})
     configs = {config.digest: config for config, _ in batches.values()}
     progress(f"building {len(configs)} configurations (in parallel, cached ones are "
              f"reused)")
@@ -201,17 +203,22 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
         extra["MoE routing sample (tokens per expert on device 0)"] = routing_rows
     paths = {}
     if verdict:
-        variant_runs = {variant.name: all_runs["study" if variant.role == "baseline"
-                                               else variant.name]
-                        for variant in all_variants}
-        rows, breakdown = run_verdict(spec, all_variants, layers, variant_runs)
-        text, paths = write_verdict(out_dir, all_variants, rows, breakdown, spec.machines)
+        rows, layer_ops, records = run_verdict(spec, layers, proxy_configs, proxy_programs,
+                                               all_runs)
+        flips = sensitivity(layer_ops, records, spec.machines, spec.dtype, spec.context,
+                            spec.ep_devices)
+        errors = [r.model_error for runs_ in records.values() for r in runs_.values()
+                  if r.model_error is not None]
+        notes = [f"Tile model against the RTL on the {len(errors)} proxy runs: largest "
+                 f"cycle error {max(errors):.1%} (the decision margin assumes 5%)."]
+        text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes, records)
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:
         paths.update(write_study(out_dir, measurements, provenance, extra))
         if verdict:
             report = paths["report"]
-            report.write_text(report.read_text() + "\n" + text + "\n")
+            # The report opens with the answer.
+            report.write_text(text + "\n\n" + report.read_text())
     written = "report.md" if comparison else "verdict.md"
     progress(f"study: wrote {Path(final_dir) / written} "
              f"({time.perf_counter() - began:.0f} s; "

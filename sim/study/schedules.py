@@ -71,6 +71,17 @@ class ScaledOp:
             return 2 * m * k * n
         return self.attention.flop
 
+    def ideal_bytes(self, data_bytes):
+        """DRAM bytes of the scaled op if every operand were read once and the output
+        written once (requantised, so at the operand width)."""
+        if self.gemm:
+            m, k, n = self.gemm
+            return (m * k + k * n + m * n) * data_bytes
+        s = self.attention
+        values = 0 if s.shared_values else s.context * s.value_dim
+        return s.instances * (s.queries * s.key_dim + s.context * s.key_dim + values
+                              + s.queries * s.value_dim) * data_bytes
+
     @property
     def scaled_shape(self):
         if self.gemm:

@@ -6,10 +6,11 @@ import tomllib
 from fractions import Fraction
 from pathlib import Path
 
-from ...analysis.hardware import HARDWARE, get_hardware
+from ...analysis.cost import MACHINES
+from ...analysis.hardware import get_hardware
 from ...analysis.models import MODELS
 from ...analysis.ops import MLA_EXECUTION_ORDERS
-from ...hdl.errors import InputError
+from ...hdl.errors import InputError, one_of
 from ...hdl.params import AttentionUnit, TileConfig
 from ..run.simulators import SIMULATORS
 
@@ -36,16 +37,23 @@ class Workload:
         return f"{self.model} b={self.batch}"
 
 
-def balanced_tile(hw="h100", dtype="fp8", rows=8, cols=8, **fields):
+#: Operand and accumulator widths of the tile per element format: 16-bit operands stand
+#: for bf16, 8-bit for fp8 and int8; the accumulator holds 4096 extreme products.
+TILE_WIDTHS = {"bf16": (16, 48), "fp8": (8, 32), "int8": (8, 32)}
+
+
+def balanced_tile(hw="h100", dtype="bf16", rows=8, cols=8, **fields):
     """A tile whose ridge point (peak ops per DRAM byte) matches machine ``hw``'s for
-    ``dtype``: ``dram_bytes_per_cycle = 2 * rows * cols / ridge``.
+    ``dtype``: ``dram_bytes_per_cycle = 2 * rows * cols / ridge``, with operands as wide
+    as ``dtype``'s (:data:`TILE_WIDTHS`).
 
     Scratchpad and accumulator depths default to what the default study's absorbed-MLA
     attention needs (128 heads sharing one latent over 512 tokens; see
     :func:`~rooftile.sim.compile.attention.compile_attention`).
     """
     ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
-    fields = {"sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
+    data_width, acc_width = TILE_WIDTHS[one_of("dtype", dtype, TILE_WIDTHS)]
+    fields = {"data_width": data_width, "acc_width": acc_width, "sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
               "program_depth": 1 << 14, "dram_latency": 32, **fields}
     bandwidth = Fraction(2 * rows * cols / ridge).limit_denominator(1 << 12)
     return TileConfig(rows=rows, cols=cols, dram_bytes_per_cycle=bandwidth, **fields)
@@ -62,8 +70,8 @@ class StudySpec:
     context : int
         Full-size tokens each sequence attends to.
     dtype : str
-        Element format of the full-size ops; the tile's operands should be as wide
-        (int8 tile -> ``"fp8"`` or ``"int8"``).
+        Element format of the full-size ops; the tile's operands must be as wide
+        (:data:`TILE_WIDTHS`: 16-bit for ``"bf16"``, 8-bit for ``"fp8"`` or ``"int8"``).
     ep_devices : int
         Expert-parallel devices for MoE layers.
     attention : str
@@ -79,9 +87,9 @@ class StudySpec:
     config: TileConfig
     workloads: tuple
     context: int = 4096
-    # One byte per element, as the int8 tile moves; DeepSeek-V3 serves in FP8 (its
-    # technical report, arXiv 2412.19437, section 3.3).
-    dtype: str = "fp8"
+    # The paper's bf16; "fp8" (DeepSeek-V3 serves in FP8, arXiv 2412.19437, section 3.3)
+    # with an 8-bit tile is the option.
+    dtype: str = "bf16"
     # Between a single node's EP8 and DeepSeek-V3's decoding deployment of EP320 (same
     # report, section 3.4.2): enough tokens per expert at batch 16-128 to show the trend.
     ep_devices: int = 32
@@ -103,10 +111,17 @@ class StudySpec:
             if isinstance(w.batch, bool) or not isinstance(w.batch, int) or w.batch < 1:
                 raise StudyError(f"batch must be an integer >= 1, got {w.batch!r}")
         for machine in self.machines:
-            if machine not in HARDWARE:
-                raise StudyError(f"unknown machine {machine!r}; known: {', '.join(HARDWARE)}")
+            if machine not in MACHINES:
+                raise StudyError(f"unknown machine {machine!r}; the cost model knows: "
+                                 f"{', '.join(MACHINES)}")
         if self.simulator not in SIMULATORS:
             raise StudyError(f"simulator must be one of {SIMULATORS}, got {self.simulator!r}")
+        if self.dtype not in TILE_WIDTHS:
+            raise StudyError(f"dtype must be one of {', '.join(TILE_WIDTHS)}, got {self.dtype!r}")
+        if self.config.data_width != TILE_WIDTHS[self.dtype][0]:
+            raise StudyError(f"dtype {self.dtype!r} needs a {TILE_WIDTHS[self.dtype][0]}-bit "
+                             f"tile, got data_width={self.config.data_width}; allowed: "
+                             + ", ".join(f"{d} with {w}-bit" for d, (w, _) in TILE_WIDTHS.items()))
         if self.attention not in MLA_FORMS:
             raise StudyError(f"attention must be one of {', '.join(MLA_FORMS)}, "
                              f"got {self.attention!r}")
@@ -130,11 +145,12 @@ DEFAULT_BATCHES = (1, 16, 128)
 
 
 def default_spec(**changes):
-    """The built-in study: an 8x8 int8 tile balanced like an H100 at fp8, MHA
+    """The built-in study: an 8x8 16-bit tile balanced like an H100 at bf16, MHA
     (Llama-2-7B), GQA (Llama-3-70B) and MLA + MoE (DeepSeek-V3) decode at 4096 tokens of
     context and batches 1, 16 and 128."""
     workloads = tuple(Workload(m, b) for m in DEFAULT_MODELS for b in DEFAULT_BATCHES)
-    spec = {"config": balanced_tile(), "workloads": workloads, **changes}
+    dtype = changes.get("dtype", "bf16")
+    spec = {"config": balanced_tile(dtype=dtype), "workloads": workloads, **changes}
     return StudySpec(**spec)
 
 
@@ -218,7 +234,7 @@ def load_spec(path, **overrides):
         raise StudyError(f"{path}: unknown [study] keys {sorted(unknown)}; allowed: "
                          f"{', '.join(sorted(_STUDY_KEYS))}")
     study = {key: _checked(path, "study", key, value) for key, value in study.items()}
-    config = _tile_config(path, document.get("tile", {}), study.get("dtype", "fp8"))
+    config = _tile_config(path, document.get("tile", {}), study.get("dtype", "bf16"))
     models = study.pop("models", DEFAULT_MODELS)
     batches = study.pop("batches", DEFAULT_BATCHES)
     study.update(overrides)

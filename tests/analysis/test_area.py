@@ -4,9 +4,8 @@ from fractions import Fraction
 import pytest
 
 from rooftile.analysis import area
-from rooftile.analysis.area import (AreaBreakdown, attention_unit_area, dram_interface_area_mm2,
-                                    iso_area_alternatives, mac_area_mm2, resized_array, sram_area_mm2,
-                                    tile_area, vector_unit_area_mm2)
+from rooftile.analysis.area import (AreaBreakdown, dram_interface_area_mm2, mac_area_mm2,
+                                    sram_area_mm2, tile_area, vector_unit_area_mm2)
 from rooftile.hdl.params import TileConfig
 
 # Hand calculations straight from the published figures quoted in area.py, so that a wrong
@@ -66,7 +65,6 @@ def test_tile_area_of_default_config():
     assert got.sram == pytest.approx(24 / 1024 * SRAM_MM2_PER_MIB)
     assert got.dram_interface == pytest.approx(4 * DRAM_MM2_PER_GBPS)
     assert got.vector_unit == pytest.approx(vector_unit_area_mm2(8, 8, 32))
-    assert got.attention_unit == 0
     assert got.total == pytest.approx(got.array + got.sram + got.dram_interface
                                       + got.vector_unit)
     # Bandwidth scales only the interface; the clock likewise.
@@ -82,109 +80,18 @@ def test_vector_unit_scales_with_lanes():
 
 def test_breakdowns_add_by_component():
     a = AreaBreakdown(array=1, sram=2, dram_interface=3, vector_unit=4)
-    b = AreaBreakdown(sram=0.5, attention_unit=6)
+    b = AreaBreakdown(sram=0.5, vector_unit=6)
     total = a + b
-    assert total == AreaBreakdown(array=1, sram=2.5, dram_interface=3, vector_unit=4,
-                                  attention_unit=6)
+    assert total == AreaBreakdown(array=1, sram=2.5, dram_interface=3, vector_unit=10)
     assert total.total == pytest.approx(16.5)
 
 
-def test_attention_unit_logic_die():
-    got = attention_unit_area(64, 32, 8, 16 * 1024)
-    assert got.attention_unit == pytest.approx(64 * hand_mac_um2(8, 32) / 1e6)
-    assert got.sram == pytest.approx(16 / 1024 * SRAM_MM2_PER_MIB)
-    # 32 GB/s over TSVs (2.5 per GB/s on a 40 µm pitch) plus HBM2E controller logic.
+def test_tsv_path_per_bandwidth():
+    # 2.5 TSVs per GB/s on a 40 µm pitch plus HBM2E controller logic per GB/s.
     per_gbps = 2.5 * 40 ** 2 / 1e6 + 552.743 / 96.3 / 409.6
-    assert got.dram_interface == pytest.approx(32 * per_gbps)
-    assert got.array == got.vector_unit == 0
+    assert area.TSV_PATH_MM2_PER_GBPS == pytest.approx(per_gbps)
     # The internal path is cheaper per GB/s than an off-chip PHY: the point of PIM.
-    assert got.dram_interface < dram_interface_area_mm2(32)
-
-
-def test_attention_unit_bank_level_pays_the_dram_process():
-    logic = attention_unit_area(64, 32, 8, 4096)
-    bank = attention_unit_area(64, 32, 8, 4096, kind="bank-level")
-    assert bank.attention_unit == pytest.approx(10 * logic.attention_unit)
-    assert bank.sram == pytest.approx(10 * logic.sram)
-    # 32 GB/s / 9.6 GB/s per bank -> 4 banks of a 256-bit latch, in the DRAM process.
-    latch_mm2 = 256 * REG_BIT * N40 / N7 * area.LAYOUT_OVERHEAD / 1e6
-    assert bank.dram_interface == pytest.approx(4 * 10 * latch_mm2)
-    assert attention_unit_area(64, 9.6, 8, 0, kind="bank-level").dram_interface \
-        == pytest.approx(10 * latch_mm2)
-
-
-def test_attention_unit_default_accumulator():
-    assert attention_unit_area(1, 1, 16, 0).attention_unit == pytest.approx(mac_area_mm2(16, 48))
-    assert attention_unit_area(1, 1, 8, 0, acc_width=24).attention_unit \
-        == pytest.approx(mac_area_mm2(8, 24))
-
-
-def shapes_up_to(limit, granule=4):
-    for side in range(granule, limit + 1, granule):
-        yield from ((side, side), (2 * side, side), (side, 2 * side))
-
-
-@pytest.mark.parametrize("extra", [0.01, 0.2, 0.5, 2.0])
-def test_bigger_array_is_the_largest_that_fits(extra):
-    config = TileConfig()
-    budget = tile_area(config).total + extra
-    got = iso_area_alternatives(config, extra)["bigger_array"]
-    new = got.config
-    assert got.area == tile_area(new)
-    assert got.area.total <= budget + 1e-12
-    assert got.unspent_mm2 == pytest.approx(budget - got.area.total)
-    assert new.rows % 4 == 0 and new.cols % 4 == 0
-    assert new.rows == new.cols or max(new.rows, new.cols) == 2 * min(new.rows, new.cols)
-    assert new.rows >= config.rows and new.cols >= config.cols
-    assert new == resized_array(config, new.rows, new.cols)  # nothing else changed
-    # The same on-chip memory in bytes (entries rounded down), only the array grew.
-    assert tile_area(new).sram <= tile_area(config).sram + 1e-12
-    assert tile_area(new).sram > 0.9 * tile_area(config).sram
-    # Brute force: no allowed shape with more MACs fits the budget.
-    for r, c in shapes_up_to(256):
-        if r * c > new.rows * new.cols and r >= 8 and c >= 8:
-            assert tile_area(resized_array(config, r, c)).total > budget, (r, c)
-    if extra >= 0.2:
-        assert new.rows * new.cols > 64
-        assert got.unspent_mm2 < 0.25 * extra   # spends most of the extra
-
-
-def test_bigger_array_with_nothing_to_spend_keeps_the_config():
-    config = TileConfig()
-    got = iso_area_alternatives(config, 0)["bigger_array"]
-    assert got.config == config
-    assert got.unspent_mm2 == pytest.approx(0, abs=1e-12)
-    assert "no square or 2:1 array" in got.note
-
-
-def test_more_bandwidth_spends_the_budget():
-    config = TileConfig()
-    extra = 0.1
-    got = iso_area_alternatives(config, extra)["more_bandwidth"]
-    step_mm2 = dram_interface_area_mm2(Fraction(1, 4096))
-    assert 0 <= got.unspent_mm2 < step_mm2
-    bought = (got.config.dram_bytes_per_cycle - config.dram_bytes_per_cycle)
-    assert float(bought) == pytest.approx(extra / DRAM_MM2_PER_GBPS, abs=1 / 4096)
-    assert isinstance(got.config.dram_bytes_per_cycle, Fraction)
-    assert got.config.replace(dram_bytes_per_cycle=config.dram_bytes_per_cycle) == config
-
-
-def test_more_bandwidth_with_an_odd_base_fraction_stays_within_budget():
-    # 128/295 has no power-of-two denominator: TileConfig's limit_denominator may round up.
-    config = TileConfig(dram_bytes_per_cycle=Fraction(128, 295))
-    for extra in (0.003, 0.01, 0.05):
-        got = iso_area_alternatives(config, extra)["more_bandwidth"]
-        assert got.area.total <= tile_area(config).total + extra + 1e-12
-        assert got.unspent_mm2 < 2 * dram_interface_area_mm2(Fraction(1, 4096))
-
-
-def test_more_bandwidth_is_capped_at_one_dram_word():
-    config = TileConfig()  # a DRAM word is one accumulator row: 8 x 32 bit = 32 bytes
-    got = iso_area_alternatives(config, 5.0)["more_bandwidth"]
-    assert got.config.dram_bytes_per_cycle == config.dram_word_bytes == 32
-    assert "capped" in got.note
-    expected_unspent = 5.0 - dram_interface_area_mm2(28)
-    assert got.unspent_mm2 == pytest.approx(expected_unspent)
+    assert area.TSV_PATH_MM2_PER_GBPS < area.DRAM_INTERFACE_MM2_PER_GBPS
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -196,12 +103,6 @@ def test_more_bandwidth_is_capped_at_one_dram_word():
     (lambda: sram_area_mm2("1k"), TypeError, ["bytes_", "'1k'"]),
     (lambda: dram_interface_area_mm2(0), ValueError, ["bytes_per_cycle", "0"]),
     (lambda: dram_interface_area_mm2(1, math.inf), ValueError, ["clock_Hz", "inf"]),
-    (lambda: attention_unit_area(8, 1, 8, 0, kind="in-sram"), ValueError,
-     ["kind", "logic-die", "bank-level", "'in-sram'"]),
-    (lambda: attention_unit_area(0, 1, 8, 0), ValueError, ["macs_per_cycle", "0"]),
-    (lambda: attention_unit_area(8, -1, 8, 0), ValueError, ["bandwidth_bytes_per_cycle"]),
-    (lambda: iso_area_alternatives(TileConfig(), -0.1), ValueError, ["extra_area_mm2", "-0.1"]),
-    (lambda: iso_area_alternatives(TileConfig(), 1, granule=0), ValueError, ["granule", "0"]),
 ])
 def test_bad_inputs_are_named(call, error, words):
     with pytest.raises(error) as info:

@@ -1,6 +1,6 @@
 """Lowering real decode layers to scaled tile programs, and running them on the RTL.
 
-The RTL runs reproduce the thesis on a tile balanced like an H100 (fp8): per byte of
+The RTL runs reproduce the thesis on a tile balanced like an H100 (bf16): per byte of
 DRAM traffic, GQA's attention does more work than MHA's and absorbed MLA's far more,
 because more query heads share each loaded key.
 """
@@ -16,7 +16,7 @@ CONFIG = balanced_tile()   # the default study's tile: one build serves these te
 
 
 def attention_of(model, **scaling):
-    ops = decode_layer_ops(model, batch=4, context=4096, dtype="fp8")
+    ops = decode_layer_ops(model, batch=4, context=4096, dtype="bf16")
     mla = model.startswith("deepseek")
     (op,) = [op for op in lower_layer(ops, mla_absorbed=mla, **scaling) if op.attention]
     return op
@@ -30,7 +30,7 @@ def test_lowering_keeps_what_sets_intensity_and_shrinks_the_rest():
     # The fused op stands for score, softmax and context of the full layer.
     assert [op.name for op in mla.full] == ["attn_score", "softmax", "attn_context"]
     assert mla.full_flop == sum(op.flop for op in mla.full)
-    ops = decode_layer_ops("llama-3-8b", batch=4, context=4096, dtype="fp8")
+    ops = decode_layer_ops("llama-3-8b", batch=4, context=4096, dtype="bf16")
     projections = [op for op in lower_layer(ops, mla_absorbed=False) if op.gemm]
     assert {op.gemm for op in projections} == {(4, 256, 256)}
 
