@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from ...hdl.counters import Counters, HarnessCounters
+from ..model.tile_model import cycle_bound
 from . import flow
 
 __all__ = ["ProgramRun", "run_programs", "run_batches", "random_operands"]
@@ -81,6 +82,15 @@ def run_programs(config, programs, operands, *, simulator="verilator", waves=Fal
                        starts=starts, workers=workers, progress=progress)[0]
 
 
+def _weight(config, program):
+    """A program's share of simulation time, quickly: the hang bound of its commands
+    (every instruction run alone), or its prediction for a program without commands."""
+    commands = getattr(program, "commands", None)
+    if commands is None:
+        return program.predict(config).cycles
+    return cycle_bound(config, commands)
+
+
 def _chunks(jobs, cycles, count):
     """Split job indices into ``count`` runs of about equal predicted cycles, each in
     program order (longest first onto the least loaded run)."""
@@ -100,8 +110,8 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
     order.
 
     Every configuration is built first (:func:`~rooftile.sim.run.flow.build_many`, in
-    parallel). The jobs are then cut into simulator starts of about equal predicted
-    cycles (at least ``starts`` in all, and enough that ``workers`` processes, default
+    parallel). The jobs are then cut into simulator starts of about equal weight
+    (:func:`_weight`; at least ``starts`` in all, and enough that ``workers`` processes, default
     the cores, finish together; each start costs about a second) and run largest first,
     ``workers`` at a time. With ``progress`` (a callable taking a message) each finished
     start is reported.
@@ -122,8 +132,7 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
         tops = {program.top for program in programs}
         if len(tops) > 1:
             raise ValueError(f"programs for several tops in one run: {sorted(tops)}")
-        predictions = [program.predict(config) for program in programs]
-        prepared.append((config, programs, operands, predictions))
+        prepared.append((config, programs, operands, [_weight(config, p) for p in programs]))
     workers = max(1, workers or os.cpu_count() or 1)
     groups = {}
     for config, programs, _, _ in prepared:
@@ -135,14 +144,14 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
                      f"(cached ones are reused)")
         flow.build_many(configs, top, simulator=simulator)
 
-    total = sum(p.cycles for *_, predictions in prepared for p in predictions) or 1
+    total = sum(w for *_, weights in prepared for w in weights) or 1
     # A start of at most 1/(2 workers) of the work keeps the processes busy to the end.
     target = max(total / max(starts, 2 * workers if workers > 1 else 1), 1)
     tasks = []   # (batch index, job indices, predicted cycles)
-    for b, (config, programs, operands, predictions) in enumerate(prepared):
+    for b, (config, programs, operands, weights) in enumerate(prepared):
         if not programs:
             continue
-        cycles = [p.cycles for p in predictions]
+        cycles = weights
         count = 1 if waves else min(len(programs), max(1, round(sum(cycles) / target)))
         for indices in _chunks(programs, cycles, count):
             tasks.append((b, indices, sum(cycles[i] for i in indices)))
@@ -159,6 +168,9 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
 
     with concurrent.futures.ThreadPoolExecutor(min(workers, len(tasks) or 1)) as pool:
         futures = {pool.submit(run_task, task): task for task in tasks}
+        # The model's predictions, while the simulators run.
+        predictions = [[program.predict(config) for program in programs]
+                       for config, programs, _, _ in prepared]
         try:
             for future in concurrent.futures.as_completed(futures):
                 b, indices, _ = futures[future]
@@ -176,7 +188,8 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
             raise
 
     runs = []
-    for (config, programs, operands, predictions), outcome in zip(prepared, results):
+    for (config, programs, operands, _), outcome, predicted in zip(prepared, results,
+                                                                  predictions):
         record = COUNTER_RECORDS[programs[0].top] if programs else None
         runs.append([ProgramRun(program=program, output=program.output(config, result),
                                 expected=program.expected(config, *ops),
@@ -184,5 +197,5 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
                                 prediction=prediction, wall=result["wall"],
                                 run_dir=result.get("run_dir"))
                      for program, ops, result, prediction
-                     in zip(programs, operands, outcome, predictions)])
+                     in zip(programs, operands, outcome, predicted)])
     return runs
