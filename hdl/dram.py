@@ -8,7 +8,7 @@ from amaranth.utils import ceil_log2
 from .errors import one_of
 from .params import MAX_DRAM_LATENCY, MAX_RATE_DENOMINATOR
 
-__all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "ReadResponse",
+__all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "DRAM_IMAGE", "PROGRAM_IMAGE", "WordStorage", "ReadRequest", "ReadResponse",
            "WriteRequest", "StridedRows", "DramSetting", "dram_setting", "credit_cap",
            "Dram"]
 
@@ -18,17 +18,23 @@ __all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "WordStorage", "ReadRequest", "Re
 #: simulator, which cannot run a Verilog instance.
 STORAGE_KINDS = ("primitive", "memory")
 
+#: Image files the tile's memories read on ``host_load`` (:data:`STORAGE_VERILOG`).
+DRAM_IMAGE = "rooftile_dram.hex"
+PROGRAM_IMAGE = "rooftile_program.hex"
+
 #: The DRAM array as a Verilog primitive, appended to every generated design by
 #: :func:`rooftile.sim.run.flow.build`. An ``amaranth.lib.memory.Memory`` of DRAM size would
 #: be emitted with one initialiser line per word: 4 MB of Verilog for 64 Ki words of a
 #: 4x4 tile and over 25 minutes of yosys for 256 Ki words. The loop below zeroes the
 #: array in a few lines (Icarus would otherwise read X from unwritten words). Read ports
 #: are synchronous and return the old data on a same-cycle write, like the Amaranth
-#: memory's non-transparent ports.
+#: memory's non-transparent ports. A cycle with ``load`` high reads the file ``IMAGE`` (in
+#: the simulator's working directory) into the array with ``$readmemh``: a testbench
+#: fills a memory in one cycle instead of one word per cycle through the host port.
 STORAGE_VERILOG = """
 module rooftile_dram_storage #(parameter WIDTH = 8, parameter DEPTH = 2,
-                               parameter ABITS = 1) (
-  input clk,
+                               parameter ABITS = 1, parameter IMAGE = "image.hex") (
+  input clk, input load,
   input host_we, input [ABITS-1:0] host_addr, input [WIDTH-1:0] host_wdata,
   output reg [WIDTH-1:0] host_rdata,
   input dma_we, input [ABITS-1:0] dma_waddr, input [WIDTH-1:0] dma_wdata,
@@ -42,6 +48,7 @@ module rooftile_dram_storage #(parameter WIDTH = 8, parameter DEPTH = 2,
     dma_rdata = {WIDTH{1'b0}};
   end
   always @(posedge clk) begin
+    if (load) $readmemh(IMAGE, words);
     host_rdata <= words[host_addr];
     if (dma_re) dma_rdata <= words[dma_raddr];
     if (host_we) words[host_addr] <= host_wdata;
@@ -56,7 +63,9 @@ class WordStorage(wiring.Component):
     Amaranth equivalent (see :data:`STORAGE_KINDS`).
 
     Both read ports are synchronous and return the old word on a same-cycle write;
-    the DMA read holds its data while ``read_en`` is low.
+    the DMA read holds its data while ``read_en`` is low. ``load`` reads the file
+    ``image`` into the primitive (Amaranth's memory ignores it: its simulator fills
+    memories through the host port).
 
     Members
     -------
@@ -68,12 +77,14 @@ class WordStorage(wiring.Component):
     read_data : Out(width)
     """
 
-    def __init__(self, width, depth, *, kind="primitive"):
+    def __init__(self, width, depth, *, kind="primitive", image=DRAM_IMAGE):
         self._width = width
         self._depth = depth
+        self._image = image
         self._kind = one_of("storage kind", kind, STORAGE_KINDS)
         addr = ceil_log2(depth)
         super().__init__({
+            "load": In(1),
             "host_write": In(1), "host_addr": In(addr), "host_wdata": In(width),
             "host_rdata": Out(width),
             "write_en": In(1), "write_addr": In(addr), "write_data": In(width),
@@ -89,7 +100,8 @@ class WordStorage(wiring.Component):
         if self._kind == "primitive":
             m.submodules.words = Instance(
                 "rooftile_dram_storage", p_WIDTH=self._width, p_DEPTH=self._depth,
-                p_ABITS=ceil_log2(self._depth), i_clk=ClockSignal(),
+                p_ABITS=ceil_log2(self._depth), p_IMAGE=self._image,
+                i_clk=ClockSignal(), i_load=self.load,
                 i_host_we=self.host_write, i_host_addr=self.host_addr,
                 i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata,
                 i_dma_we=self.write_en, i_dma_waddr=self.write_addr,
@@ -237,6 +249,8 @@ class Dram(wiring.Component):
         Fills the token bucket (the tile's ``start``).
     host_addr, host_wdata, host_write, host_rdata
         Testbench access, one word per cycle, outside the bandwidth budget.
+    host_load : In(1)
+        Read :data:`DRAM_IMAGE` into the storage primitive in one cycle.
     read : In(stream.Signature(ReadRequest))
     response : Out(stream.Signature(ReadResponse, always_ready=True))
     write : In(stream.Signature(WriteRequest))
@@ -257,7 +271,7 @@ class Dram(wiring.Component):
         super().__init__({
             "setting": In(DramSetting(config), init=dram_setting(config)), "start": In(1),
             "host_addr": In(addr), "host_wdata": In(word), "host_write": In(1),
-            "host_rdata": Out(word),
+            "host_rdata": Out(word), "host_load": In(1),
             "read": In(stream.Signature(ReadRequest(config, tag_shape))),
             "response": Out(stream.Signature(ReadResponse(config, tag_shape),
                                              always_ready=True)),
@@ -271,7 +285,8 @@ class Dram(wiring.Component):
         num, den = self.setting.num, self.setting.den
         m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
                                                      kind=self._storage)
-        m.d.comb += [storage.host_write.eq(self.host_write),
+        m.d.comb += [storage.load.eq(self.host_load),
+                     storage.host_write.eq(self.host_write),
                      storage.host_addr.eq(self.host_addr),
                      storage.host_wdata.eq(self.host_wdata),
                      self.host_rdata.eq(storage.host_rdata)]

