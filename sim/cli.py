@@ -177,6 +177,9 @@ def add_study_arguments(parser):
                       help="machine whose ridge point the tile matches (default: h100)")
     parser.add_argument("--simulator", choices=SIMULATORS,
                         help="HDL simulator (default: verilator)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="run the simulator starts on this Dask cluster (default: "
+                             "local processes)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--no-verdict", action="store_true",
                        help="skip the attention-unit verdict (baseline tile only)")
@@ -217,12 +220,13 @@ def study_spec(args):
 
 
 def run_study_command(args):
+    from .run.engine import engine_for
     from .study.run import default_out_dir, run_study
     spec = study_spec(args)
     out = args.out or default_out_dir()
-
-    run_study(spec, out, progress=_say, verdict=not args.no_verdict,
-              comparison=not args.verdict_only, overwrite=args.overwrite)
+    with engine_for(args.scheduler, dask=False) as engine:
+        run_study(spec, out, progress=_say, verdict=not args.no_verdict,
+                  comparison=not args.verdict_only, overwrite=args.overwrite, engine=engine)
     return 0
 
 
