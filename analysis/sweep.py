@@ -124,6 +124,7 @@ def _panels(records, axes, keys):
 
 
 def _order(values):
+    values = list(values)
     try:
         return sorted(set(values), key=lambda v: _number(v))
     except (TypeError, ValueError):
@@ -259,7 +260,8 @@ def write_report(out, records, axes, keys, skipped=(), title="sweep"):
               "status": r["status"], "error": r.get("error", "")[:300]} for r in failed]), ""]
     if skipped:
         lines += ["## Skipped before running", "", markdown_table(
-            [{**{k: v.get(k) for k in keys}, "reason": why} for v, why in skipped]), ""]
+            [{**{k: v.get(k, "(default)") for k in keys}, "reason": why}
+             for v, why in skipped]), ""]
     lines += ["## What the numbers are", "", __doc__.split("\n\n", 1)[1].replace("``", "`")]
     paths["report"].write_text("\n".join(lines) + "\n")
     return paths

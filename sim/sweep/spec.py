@@ -164,8 +164,17 @@ class Point:
         return (layer, compile_scaled(spec.config, on_tile),
                 compile_scaled(engine, on_unit) if on_unit else {})
 
+    def value(self, key):
+        """``key``'s value in this point, a default one included (as a sweep file writes it)."""
+        if key in self.values:
+            return self.values[key]
+        if key == "dtype":
+            return self.dtype
+        value = getattr(self.config if key in _TILE_KEYS else self.spec, key)
+        return str(value) if key == "dram_bytes_per_cycle" else value
+
     def label(self, keys):
-        return " ".join(f"{k}={self.values[k]}" for k in keys)
+        return " ".join(f"{k}={self.values.get(k, '(default)')}" for k in keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,7 +261,8 @@ def sweep_from_tables(document, where="sweep"):
             continue
         if point.digest not in seen:
             seen.add(point.digest)
-            points.append(point)
+            # The report's axes and tables name every varying key, defaults included.
+            points.append(Point({**values, **{k: point.value(k) for k in varying}}))
     if not points:
         raise SweepError(f"{where}: no point can run; " + "; ".join(
             f"{Point(v).label(varying) or 'the point'}: {why}" for v, why in skipped))
