@@ -13,8 +13,12 @@ import tomllib
 
 import pytest
 
+import numpy as np
+
 from rooftile.sim.cli import main
-from rooftile.sim.sweep import EXAMPLE, SweepError, load_sweep, sweep_from_tables
+from rooftile.sim.compile.gemm import compile_gemm
+from rooftile.sim.run.pipeline import random_operands, run_programs
+from rooftile.sim.sweep import DaskEngine, SweepError, load_sweep, sweep_from_tables
 
 # One 2x3 tile shape for every RTL test here, so they share one cached build.
 FIXED = """
@@ -139,6 +143,17 @@ def test_a_sweep_runs_on_an_existing_dask_cluster(tmp_path, dask_cluster):
     assert "## Best variant per workload" in report and "## Pareto front" in report
     for png in ("heatmap_layer_time_us.png", "heatmap_energy_per_token_J.png", "pareto.png"):
         assert (out / png).stat().st_size > 1000
+    # The study's simulator starts run on the same engine: two GEMMs on the cluster.
+    config = load_sweep(config).points[0].config
+    programs = [compile_gemm(config, 3, 20, 7), compile_gemm(config, 5, 9, 4)]
+    rng = np.random.default_rng(0)
+    operands = [random_operands(config, rng, (3, 20), (20, 7)),
+                random_operands(config, rng, (5, 9), (9, 4))]
+    with DaskEngine(dask_cluster) as engine:
+        assert engine.workers == 2 and not engine.local
+        runs = run_programs(config, programs, operands, engine=engine)
+    assert all(run.exact for run in runs)
+    assert [run.counters.cycles for run in runs] != [0, 0]
 
 
 def test_a_killed_sweep_resumes_without_recomputing(tmp_path):
