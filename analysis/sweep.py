@@ -237,7 +237,7 @@ def write_report(out, records, axes, keys, skipped=(), title="sweep"):
     if ok:
         lines += ["## Best variant per workload", "", markdown_table(best_rows(records, keys)),
                   ""]
-        for metric, (name, unit) in METRICS.items():
+        for metric, (name, unit) in METRICS.items() if axes else ():    # one point: none
             paths[metric] = out / f"heatmap_{metric}.png"
             plot_heatmaps(records, metric, axes, keys).savefig(paths[metric], dpi=120)
             lines += [f"## {name} ({unit}) over {' x '.join(axes)}", "",
