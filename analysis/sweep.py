@@ -1,14 +1,14 @@
 """A sweep's numbers and report: pure functions of its point records.
 
-Per point (:func:`point_metrics`), from what the RTL measured for each scaled op:
+Per point (``point_metrics``), from what the RTL measured for each scaled op:
 
 - ``layer_time_us``: the scaled decode layer on the variant's tile (one run of each scaled
   op, the attention on the unit's engine when the point has one, one after the other) at
   the tile's clock: RTL cycles, the variant's own evidence;
 - ``tokens_per_s``: the batch over that time;
-- ``area_mm2``: the tile's area, plus the unit engine's (:func:`~rooftile.analysis.area.
-  tile_area`): the *cost* of a tile variant in the Pareto front (the machine cost model
-  prices whole machines, not tile shapes);
+- ``area_mm2``: the tile's area, plus the unit engine's
+  (:func:`~rooftile.analysis.area.tile_area`): the *cost* of a tile variant in the Pareto
+  front (the machine cost model prices whole machines, not tile shapes);
 - ``full_layer_us``: the full-size layer on the point's machine, each op at its roofline
   derated by its scaled run (:class:`~rooftile.analysis.extrapolation.Derates`), the extra
   DRAM traffic of the compiled program included; unit ops on the unit the cost model
@@ -20,6 +20,7 @@ Per point (:func:`point_metrics`), from what the RTL measured for each scaled op
 
 import csv
 import math
+import re
 import os
 import tempfile
 from pathlib import Path
@@ -262,6 +263,8 @@ def write_report(out, records, axes, keys, skipped=(), title="sweep"):
         lines += ["## Skipped before running", "", markdown_table(
             [{**{k: v.get(k, "(default)") for k in keys}, "reason": why}
              for v, why in skipped]), ""]
-    lines += ["## What the numbers are", "", __doc__.split("\n\n", 1)[1].replace("``", "`")]
+    # The module docstring, its reST roles as Markdown code.
+    notes = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", __doc__.split("\n\n", 1)[1])
+    lines += ["## What the numbers are", "", notes.replace("``", "`")]
     paths["report"].write_text("\n".join(lines) + "\n")
     return paths
