@@ -18,7 +18,8 @@ import numpy as np
 from rooftile.sim.cli import main
 from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.run.pipeline import random_operands, run_programs
-from rooftile.sim.sweep import DaskEngine, SweepError, load_sweep, sweep_from_tables
+from rooftile.sim.sweep import DaskEngine, Point, SweepError, load_sweep, sweep_from_tables
+from rooftile.sim.sweep.run import tasks
 
 # One 2x3 tile shape for every RTL test here, so they share one cached build.
 FIXED = """
@@ -87,6 +88,11 @@ def test_example_is_a_complete_sweep_of_two_axes(capsys):
     # The point digest covers the DRAM rate that TileConfig.digest leaves out.
     assert len({p.config.digest for p in sweep.points}) == 2
     assert len({p.digest for p in sweep.points}) == 6
+    # Tasks hold one build key's points; the first task of each shape goes out first.
+    work = tasks(sweep.points, workers=2)
+    keys = [{Point(v).build_key for v in task} for task in work]
+    assert all(len(k) == 1 for k in keys) and sum(map(len, work)) == 6
+    assert keys[0] != keys[1] and len(work) < 6
 
 
 @pytest.fixture
