@@ -224,7 +224,7 @@ def run_study_command(args):
     from .study.run import default_out_dir, run_study
     spec = study_spec(args)
     out = args.out or default_out_dir()
-    with engine_for(args.scheduler, dask=False) as engine:
+    with engine_for(args.scheduler) as engine:
         run_study(spec, out, progress=_say, verdict=not args.no_verdict,
                   comparison=not args.verdict_only, overwrite=args.overwrite, engine=engine)
     return 0

@@ -108,9 +108,6 @@ class DaskEngine(LocalEngine):
             self._cluster.close()
 
 
-def engine_for(scheduler=None, *, dask=True, workers=None):
-    """The engine a command asks for: Dask on ``scheduler``, else an embedded Dask
-    cluster when ``dask``, else local threads."""
-    if scheduler or dask:
-        return DaskEngine(scheduler, workers)
-    return LocalEngine(workers)
+def engine_for(scheduler=None, workers=None):
+    """Dask on ``scheduler`` when one is named, else local threads."""
+    return DaskEngine(scheduler, workers) if scheduler else LocalEngine(workers)
