@@ -177,6 +177,9 @@ def add_study_arguments(parser):
                       help="machine whose ridge point the tile matches (default: h100)")
     parser.add_argument("--simulator", choices=SIMULATORS,
                         help="HDL simulator (default: verilator)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="run the simulator starts on this Dask cluster (default: "
+                             "local processes)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--no-verdict", action="store_true",
                        help="skip the attention-unit verdict (baseline tile only)")
@@ -217,13 +220,58 @@ def study_spec(args):
 
 
 def run_study_command(args):
+    from .run.engine import engine_for
     from .study.run import default_out_dir, run_study
     spec = study_spec(args)
     out = args.out or default_out_dir()
-
-    run_study(spec, out, progress=_say, verdict=not args.no_verdict,
-              comparison=not args.verdict_only, overwrite=args.overwrite)
+    with engine_for(args.scheduler) as engine:
+        run_study(spec, out, progress=_say, verdict=not args.no_verdict,
+                  comparison=not args.verdict_only, overwrite=args.overwrite, engine=engine)
     return 0
+
+
+def run_sweep_command(args):
+    from .sweep import EXAMPLE, DaskEngine, load_sweep, run_sweep
+    from .sweep.run import check_out
+    if args.example:
+        print(EXAMPLE, end="")
+        return 0
+    if not args.config:
+        raise ValueError("name a sweep file with --config FILE (rooftile sweep --example "
+                         "prints one)")
+    sweep = load_sweep(args.config)        # every key and point checked before any work
+    out = check_out(args.out or sweep.out or f"results/sweep-{sweep.name}")
+    if args.scheduler:
+        _say(f"connecting to the Dask scheduler at {args.scheduler}")
+    engine = DaskEngine(args.scheduler, args.workers) if args.scheduler or args.workers else None
+    try:
+        run_sweep(sweep, out, engine=engine, fresh=args.fresh, progress=_say)
+    finally:
+        if engine is not None:
+            engine.close()
+    return 0
+
+
+def add_sweep_arguments(parser):
+    parser.add_argument("--config", metavar="FILE",
+                        help="sweep file: [sweep], [fixed], [grid] and [[points]] tables "
+                             "(see README; --example prints one)")
+    parser.add_argument("--example", action="store_true",
+                        help="print a small complete sweep file (2 array shapes x 3 DRAM "
+                             "rates) and exit")
+    parser.add_argument("--out", metavar="DIR",
+                        help="results folder (default: [sweep] out, else "
+                             "results/sweep-<name>); a rerun resumes it")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="run on this Dask cluster (default: an embedded LocalCluster, "
+                             "one worker process per core)")
+    parser.add_argument("--workers", type=_positive, metavar="N",
+                        help="worker processes of the embedded cluster (default: the cores)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", default=True,
+                        help="skip the points already finished in --out (the default)")
+    resume.add_argument("--fresh", action="store_true",
+                        help="forget the results in --out and run every point again")
 
 
 def build_parser():
@@ -269,6 +317,17 @@ def build_parser():
                     "Markdown report. With no options it runs the built-in default study.")
     add_study_arguments(study)
     study.set_defaults(run=run_study_command)
+
+    sweep = commands.add_parser(
+        "sweep", help="run a grid or list of accelerator variants x workloads, locally or "
+                      "on a Dask cluster, with a report",
+        description="Run every point of a sweep file (tile fields, attention unit, machine, "
+                    "model, batch, study options) on the RTL, on an embedded Dask "
+                    "LocalCluster or an existing cluster (--scheduler). Results stream to "
+                    "DIR/points.jsonl and DIR/summary.csv; a rerun skips finished points; "
+                    "the report (report.md, heat maps, Pareto front) is written at the end.")
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(run=run_sweep_command)
 
     roofline = commands.add_parser(
         "roofline", help="arithmetic intensity and roofline of a model layer on a machine")

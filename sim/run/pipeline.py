@@ -18,7 +18,6 @@ independent starts (other programs, other configurations) run in parallel proces
 
 import concurrent.futures
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ import numpy as np
 from ...hdl.counters import Counters, HarnessCounters
 from ..model.tile_model import cycle_bound
 from . import flow
+from .engine import LocalEngine
 
 __all__ = ["ProgramRun", "run_programs", "run_batches", "random_operands"]
 
@@ -69,7 +69,7 @@ def random_operands(config, rng, *shapes):
 
 
 def run_programs(config, programs, operands, *, simulator="verilator", waves=False,
-                 starts=1, workers=None, progress=None):
+                 starts=1, workers=None, progress=None, engine=None):
     """Run ``programs`` (compiled for ``config``) on ``operands`` (one tuple each): one
     batch of :func:`run_batches`. Returns one :class:`ProgramRun` per program, in order.
 
@@ -79,7 +79,8 @@ def run_programs(config, programs, operands, *, simulator="verilator", waves=Fal
         Programs for different tops, or a count of operand tuples that does not match.
     """
     return run_batches([(config, programs, operands)], simulator=simulator, waves=waves,
-                       starts=starts, workers=workers, progress=progress)[0]
+                       starts=starts, workers=workers, progress=progress,
+                       engine=engine)[0]
 
 
 def _weight(config, program):
@@ -103,17 +104,19 @@ def _chunks(jobs, cycles, count):
 
 
 def run_batches(batches, *, simulator="verilator", waves=False, starts=1, workers=None,
-                progress=None):
+                progress=None, engine=None):
     """Run several batches ``(config, programs, operands)`` (one configuration each) in
     parallel simulator processes, and return each batch's :class:`ProgramRun` list, in
     order.
 
     Every configuration is built first (:func:`~rooftile.sim.run.flow.build_many`, in
     parallel). The jobs are then cut into simulator starts of about equal weight
-    (:func:`_weight`; at least ``starts`` in all, and enough that ``workers`` processes, default
-    the cores, finish together; each start costs about a second) and run largest first,
-    ``workers`` at a time. With ``progress`` (a callable taking a message) each finished
-    start is reported.
+    (:func:`_weight`; at least ``starts`` in all, and enough that ``workers`` processes,
+    default the cores, finish together; each start costs about a second) and run largest
+    first, ``workers`` at a time on ``engine`` (default: a
+    :class:`~rooftile.sim.run.engine.LocalEngine` of ``workers`` threads; a Dask engine's
+    workers build what their own cache lacks). With ``progress`` (a callable taking a
+    message) each finished start is reported.
 
     Raises
     ------
@@ -132,16 +135,18 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
         if len(tops) > 1:
             raise ValueError(f"programs for several tops in one run: {sorted(tops)}")
         prepared.append((config, programs, operands, [_weight(config, p) for p in programs]))
-    workers = max(1, workers or os.cpu_count() or 1)
+    engine = engine or LocalEngine(workers)
+    workers = engine.workers
     groups = {}
     for config, programs, _, _ in prepared:
         if programs:
             groups.setdefault(programs[0].top, []).append(config)
-    for top, configs in (groups.items() if not waves else ()):  # waves: built per run
+    # Waves: built per run; a cluster's workers build into their own caches.
+    for top, configs in (groups.items() if engine.local and not waves else ()):
         if progress:
             progress(f"building {len({c.digest for c in configs})} {top} configuration(s) "
                      f"(cached ones are reused)")
-        flow.build_many(configs, top, simulator=simulator)
+        flow.build_many(configs, top, simulator=simulator, workers=workers)
 
     total = sum(w for *_, weights in prepared for w in weights) or 1
     # A start of at most 1/(2 workers) of the work keeps the processes busy to the end.
@@ -165,26 +170,24 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
         sim = flow.build(config, programs[0].top, simulator=simulator, waves=waves)
         return flow.run(sim, [programs[i].job(config, *operands[i]) for i in indices])
 
-    with concurrent.futures.ThreadPoolExecutor(min(workers, len(tasks) or 1)) as pool:
-        futures = {pool.submit(run_task, task): task for task in tasks}
-        # The model's predictions, while the simulators run.
-        predictions = [[program.predict(config) for program in programs]
-                       for config, programs, _, _ in prepared]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                b, indices, _ = futures[future]
-                for i, result in zip(indices, future.result()):
-                    results[b][i] = result
-                    done_cycles += result["counters"]["cycles"]
-                done_tasks += 1
-                if progress:
-                    progress(f"  {done_tasks}/{len(tasks)} simulator starts on {simulator} "
-                             f"({workers} at a time), {done_cycles:,} cycles, "
-                             f"{time.perf_counter() - began:.0f} s")
-        except BaseException:
-            for pending in futures:
-                pending.cancel()
-            raise
+    # The model's predictions are computed beside the simulators (a thread: the engine's
+    # tasks wait on simulator processes or a cluster).
+    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+        predicting = beside.submit(lambda: [[program.predict(config) for program in programs]
+                                            for config, programs, _, _ in prepared])
+        for i, outcome, error in engine.run(run_task, tasks):
+            if error is not None:
+                raise error
+            b, indices, _ = tasks[i]
+            for index, result in zip(indices, outcome):
+                results[b][index] = result
+                done_cycles += result["counters"]["cycles"]
+            done_tasks += 1
+            if progress:
+                progress(f"  {done_tasks}/{len(tasks)} simulator starts on {simulator} "
+                         f"({engine.description}), {done_cycles:,} cycles, "
+                         f"{time.perf_counter() - began:.0f} s")
+        predictions = predicting.result()
 
     runs = []
     for (config, programs, operands, _), outcome, predicted in zip(prepared, results,

@@ -13,9 +13,10 @@ __all__ = ["RUN_STARTS", "run_scaled", "measurement"]
 RUN_STARTS = 4
 
 
-def run_scaled(batches, *, seed=0, simulator="verilator", progress=None):
+def run_scaled(batches, *, seed=0, simulator="verilator", progress=None, engine=None,
+               starts=RUN_STARTS):
     """Run each configuration's programs, all configurations in parallel processes
-    (:func:`~rooftile.sim.run.pipeline.run_batches`).
+    (:func:`~rooftile.sim.run.pipeline.run_batches`, on ``engine``: default local).
 
     ``batches`` is ``{name: (config, {key: program})}`` (programs from
     :func:`~rooftile.sim.study.schedules.compile_scaled`); each configuration's operands
@@ -26,7 +27,8 @@ def run_scaled(batches, *, seed=0, simulator="verilator", progress=None):
         rng = np.random.default_rng(seed)
         work.append((config, programs.values(),
                      [program.random_operands(config, rng) for program in programs.values()]))
-    runs = run_batches(work, simulator=simulator, starts=RUN_STARTS, progress=progress)
+    runs = run_batches(work, simulator=simulator, starts=starts, progress=progress,
+                       engine=engine)
     return {name: dict(zip(programs, program_runs))
             for (name, (_, programs)), program_runs in zip(batches.items(), runs)}
 

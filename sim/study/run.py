@@ -140,12 +140,14 @@ def _within(paths, private, out):
 
 
 def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True,
-              overwrite=False):
+              overwrite=False, engine=None):
     """Run ``spec`` and write its results folder; return the written paths by kind.
 
     ``verdict`` adds the attention-unit comparison (:mod:`rooftile.sim.study.verdict`);
     ``comparison=False`` writes only the verdict's files. The folder appears complete
     or not at all; an existing non-empty one is replaced only with ``overwrite``.
+    ``engine`` runs the simulator starts (:mod:`rooftile.sim.run.engine`; default: local
+    threads).
 
     Raises
     ------
@@ -154,11 +156,11 @@ def run_study(spec, out_dir, *, progress=print, verdict=True, comparison=True,
         (raised before any build), or an output that differs from the numpy golden model.
     """
     with _results_folder(out_dir, overwrite) as private:
-        paths = _run_study(spec, private, out_dir, progress, verdict, comparison)
+        paths = _run_study(spec, private, out_dir, progress, verdict, comparison, engine)
     return _within(paths, private, Path(out_dir).absolute())
 
 
-def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
+def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     began = time.perf_counter()
     layers = [lower_workload(spec, w) for w in spec.workloads]
     every = [op for layer in layers for op in layer.scaled]
@@ -180,10 +182,11 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison):
     progress(f"building {len(configs)} configurations (in parallel, cached ones are "
              f"reused)")
     compiled = time.perf_counter()
-    flow.build_many(configs.values(), simulator=spec.simulator)
+    if engine is None or engine.local:     # a cluster's workers build into their caches
+        flow.build_many(configs.values(), simulator=spec.simulator)
     built = time.perf_counter()
     all_runs = run_scaled(batches, seed=spec.seed, simulator=spec.simulator,
-                          progress=progress)
+                          progress=progress, engine=engine)
     runs = all_runs["study"]
     simulated = time.perf_counter()
 

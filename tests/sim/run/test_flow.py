@@ -18,9 +18,11 @@ from rooftile.sim.run.pipeline import run_programs
 
 CONFIG = TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=4)
 
-# A child process that builds CONFIG into $ROOFTILE_CACHE and prints the folder.
+# A child process that builds CONFIG into $ROOFTILE_CACHE and prints the folder (and,
+# after it, whether this process compiled it).
 BUILD = ("from rooftile.hdl.params import TileConfig; from rooftile.sim.run import flow; "
-         "print(flow.build(TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=4)).directory)")
+         "b = flow.build(TileConfig(rows=2, cols=2, sp_depth=16, acc_depth=4)); "
+         "print(b.directory); print(b.compile_s > 0)")
 
 
 def check_runs(config=CONFIG):
@@ -92,7 +94,7 @@ def test_kill_during_a_build_publishes_nothing(tmp_path):
     again = subprocess.run([sys.executable, "-c", BUILD], env=env, check=True,
                            capture_output=True, text=True)
     (published,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
-    assert again.stdout.strip() == str(published)
+    assert again.stdout.split() == [str(published), "True"]
     assert (published / flow.STAMP).exists()
     assert not list(tmp_path.glob(".*.building"))
 
@@ -104,7 +106,9 @@ def test_concurrent_cold_builds_share_one_result(tmp_path, monkeypatch):
                 for _ in range(3)]
     outputs = [child.communicate() for child in children]
     assert all(child.returncode == 0 for child in children), outputs
-    assert len({out.strip() for out, _ in outputs}) == 1
+    # One folder; one process compiled it while the others waited on the lock and reused it.
+    assert len({out.split()[0] for out, _ in outputs}) == 1
+    assert sorted(out.split()[1] for out, _ in outputs) == ["False", "False", "True"]
     assert "rebuilding" not in "".join(err for _, err in outputs)
     monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
     check_runs()
