@@ -402,20 +402,19 @@ def _alternative(machine, role, group, budget, constants):
         scales["compute"] = 1 + extra / area["compute_die"]
         area["compute_die"] += extra
         usd["compute_die"] += budget
-    elif role == "more_bandwidth":
-        usd_per_Bps = machine.hbm_usd / hw.bandwidth_bytes_per_s
-        wanted = hw.bandwidth_bytes_per_s + budget / usd_per_Bps
-        got = min(wanted, machine.max_bandwidth_Bps)
-        bound = "package bandwidth" if got < wanted else ""
-        scales["bandwidth"] = got / hw.bandwidth_bytes_per_s
-        usd["hbm"] += (got - hw.bandwidth_bytes_per_s) * usd_per_Bps
-    elif role == "more_capacity":
-        usd_per_byte = machine.hbm_usd / hw.memory_bytes
-        wanted = hw.memory_bytes + budget / usd_per_byte
-        got = min(wanted, machine.max_memory_bytes)
-        bound = "package capacity" if got < wanted else ""
-        scales["memory"] = got / hw.memory_bytes
-        usd["hbm"] += (got - hw.memory_bytes) * usd_per_byte
+    elif role in ("more_bandwidth", "more_capacity"):
+        # HBM bought at the machine's own price per byte/s or per byte, up to the package.
+        scale, have, most, what = {
+            "more_bandwidth": ("bandwidth", hw.bandwidth_bytes_per_s,
+                               machine.max_bandwidth_Bps, "package bandwidth"),
+            "more_capacity": ("memory", hw.memory_bytes, machine.max_memory_bytes,
+                              "package capacity")}[role]
+        usd_per_unit = machine.hbm_usd / have
+        wanted = have + budget / usd_per_unit
+        got = min(wanted, most)
+        bound = what if got < wanted else ""
+        scales[scale] = got / have
+        usd["hbm"] += (got - have) * usd_per_unit
     elif role == "faster_interconnect":
         per_link_usd = (machine.link_phy_mm2 * constants.link_switch_factor
                         * machine.die_usd_per_mm2(constants))
