@@ -34,13 +34,14 @@ COUNTERS = (
     "store_wait_exec",       # store waiting on an execute token (results not ready)
     "load_wait_exec",        # load waiting on an execute token (buffer not free)
     "vector_busy",           # the vector unit works on a softmax
+    "load_wait_store",       # load waiting on a store token (its data not yet in DRAM)
 )
 
 #: Counters of the array-level harness (matrix unit alone), read as separate ports.
 HARNESS_COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")
 
 #: Dependency-token counters, in the order of the tile's ``status_tokens`` lanes.
-TOKENS = ("load_to_exec", "exec_to_load", "exec_to_store", "store_to_exec")
+TOKENS = ("load_to_exec", "exec_to_load", "exec_to_store", "store_to_exec", "store_to_load")
 #: Bits of one token counter on the status port, and the most tokens it holds.
 TOKEN_WIDTH = 8
 TOKEN_LIMIT = (1 << TOKEN_WIDTH) - 1
@@ -80,6 +81,7 @@ class Counters:
     store_wait_exec: int
     load_wait_exec: int
     vector_busy: int
+    load_wait_store: int
 
     def __post_init__(self):
         _check_counts(self, COUNTERS)

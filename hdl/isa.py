@@ -6,17 +6,18 @@ array) and SOFTMAX (a command of the vector unit), in program order and one at a
 a SOFTMAX starts once every earlier block is written to the accumulator, and the next
 EXEC once the SOFTMAX wrote its last probabilities, so a program needs no token between
 them. Each instruction may wait for (pop) and signal (push) dependency tokens with its
-unit's neighbours in the chain load -> execute -> store (a SOFTMAX pushes its tokens
-when its last probabilities are written):
+unit's neighbours in the ring load -> execute -> store -> load:
 
 ====================  ===========================  ===========================
 unit                  ``prev`` neighbour           ``next`` neighbour
 ====================  ===========================  ===========================
-load                  (none)                       execute: operands ready / buffer free
+load                  store: data written to DRAM  execute: operands ready / buffer free
 execute               load                         store: results ready / accumulator free
-store                 execute                      (none)
+store                 execute                      load: data written to DRAM
 ====================  ===========================  ===========================
 
+The store -> load token orders a LOAD after the STORE whose output it reads (a layer
+program's next op reading the previous op's result through DRAM); it has no way back.
 A token pushed to ``next`` is popped by that unit's ``pop_prev`` and vice versa.
 
 Every layout of the contract is defined here, once: the instruction word and the command

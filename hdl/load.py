@@ -31,22 +31,27 @@ class LoadUnit(wiring.Component):
     ``entries_per_word`` (the word fills one scratchpad memory row).
 
     An instruction with ``pop_next`` waits for a token from execute (its buffer is
-    free). A ``push_next`` token goes to execute when the last row's data arrives, not
-    when it is requested, so execute never reads a row still in flight.
+    free), one with ``pop_prev`` for a token from store (the data it reads was written
+    to DRAM by an earlier STORE: a layer program's next op reading the previous op's
+    output). A ``push_next`` token goes to execute when the last row's data arrives,
+    not when it is requested, so execute never reads a row still in flight.
 
     Members
     -------
     instr : In(stream.Signature(Instruction(config)))
     from_next : In(TokenSignature())
         Buffer-free tokens from execute.
+    from_prev : In(TokenSignature())
+        Data-written tokens from store.
     to_next : Out(TokenSignature(push=True))
         Operands-ready tokens to execute.
     read : Out(stream.Signature(ReadRequest(config, LoadTag(config))))
     response : In(stream.Signature(ReadResponse(config, LoadTag(config)), always_ready=True))
     sp_a, sp_b : word_write_signature, flipped
         The operand scratchpads the responses fill.
-    waiting : Out(1)
-        An instruction waits for a token from execute (the ``load_wait_exec`` event).
+    waiting, waiting_store : Out(1)
+        An instruction waits for a token from execute / from store (the
+        ``load_wait_exec`` and ``load_wait_store`` events).
     idle : Out(1)
         No instruction queued or running (reads may still be in flight in the DRAM).
     """
@@ -57,6 +62,7 @@ class LoadUnit(wiring.Component):
         super().__init__({
             "instr": In(stream.Signature(Instruction(config))),
             "from_next": In(TokenSignature()),
+            "from_prev": In(TokenSignature()),
             "to_next": Out(TokenSignature(push=True)),
             "read": Out(stream.Signature(ReadRequest(config, tag))),
             "response": In(stream.Signature(ReadResponse(config, tag), always_ready=True)),
@@ -67,6 +73,7 @@ class LoadUnit(wiring.Component):
                                             config.sp_depth,
                                             config.entries_per_word(config.cols))),
             "waiting": Out(1),
+            "waiting_store": Out(1),
             "idle": Out(1),
         })
 
@@ -77,7 +84,10 @@ class LoadUnit(wiring.Component):
         pack_a, pack_b = cfg.entries_per_word(cfg.rows), cfg.entries_per_word(cfg.cols)
         rows = StridedRows(LoadArgs(cfg), per_word=lambda args: Mux(
             args.target == Target.A, pack_a, pack_b))
-        take = take_when_free(m, self, rows.busy, self.from_next, head.deps.pop_next)
+        take, (wait_exec, wait_store) = take_when_free(
+            m, self, rows.busy, (self.from_next, head.deps.pop_next),
+            (self.from_prev, head.deps.pop_prev))
+        m.d.comb += [self.waiting.eq(wait_exec), self.waiting_store.eq(wait_store)]
         with m.If(take):
             rows.start(m, head.args.load, head.deps.push_next)
 

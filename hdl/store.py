@@ -33,7 +33,8 @@ class StoreUnit(wiring.Component):
 
     An instruction with ``pop_prev`` waits for a token from execute (its results are
     written); its ``push_prev`` token goes back to execute (the accumulator rows are
-    free) when the DRAM accepts the last row.
+    free) and its ``push_next`` token to load (the rows are in DRAM, for a LOAD that
+    reads them) when the DRAM accepts the last row.
 
     Members
     -------
@@ -42,6 +43,8 @@ class StoreUnit(wiring.Component):
         Results-ready tokens from execute.
     to_prev : Out(TokenSignature(push=True))
         Accumulator-free tokens to execute.
+    to_next : Out(TokenSignature(push=True))
+        Data-written tokens to load.
     acc_read : memory.ReadPort.Signature, flipped
     write : Out(stream.Signature(WriteRequest(config)))
     waiting : Out(1)
@@ -56,6 +59,7 @@ class StoreUnit(wiring.Component):
             "instr": In(stream.Signature(Instruction(config))),
             "from_prev": In(TokenSignature()),
             "to_prev": Out(TokenSignature(push=True)),
+            "to_next": Out(TokenSignature(push=True)),
             "acc_read": In(memory.ReadPort.Signature(addr_width=ceil_log2(config.acc_depth),
                                                       shape=acc_row(config))),
             "write": Out(stream.Signature(WriteRequest(config))),
@@ -70,10 +74,12 @@ class StoreUnit(wiring.Component):
         rows = StridedRows(StoreArgs(cfg))
         args = rows.args
         reading = Signal()  # the acc read for this row is out; write it next
-        take = take_when_free(m, self, rows.busy, self.from_prev, head.deps.pop_prev)
+        push_next = Signal()
+        take, (wait,) = take_when_free(m, self, rows.busy, (self.from_prev, head.deps.pop_prev))
+        m.d.comb += self.waiting.eq(wait)
         with m.If(take):
             rows.start(m, head.args.store, head.deps.push_prev)
-            m.d.sync += reading.eq(0)
+            m.d.sync += [reading.eq(0), push_next.eq(head.deps.push_next)]
 
         # The row read stays on the port (en low) until the DRAM takes the write, so the
         # payload holds until the transfer.
@@ -94,5 +100,6 @@ class StoreUnit(wiring.Component):
             m.d.sync += reading.eq(0)
             rows.advance(m)
             with m.If(rows.last):
-                m.d.comb += self.to_prev.valid.eq(rows.push)
+                m.d.comb += [self.to_prev.valid.eq(rows.push),
+                             self.to_next.valid.eq(push_next)]
         return m

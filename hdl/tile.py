@@ -116,7 +116,8 @@ class Tile(wiring.Component):
         routes = {"load_to_exec": (load.to_next, execute.from_prev),
                   "exec_to_load": (execute.to_prev, load.from_next),
                   "exec_to_store": (execute.to_next, store.from_prev),
-                  "store_to_exec": (store.to_prev, execute.from_next)}
+                  "store_to_exec": (store.to_prev, execute.from_next),
+                  "store_to_load": (store.to_next, load.from_prev)}
         for name in TOKENS:
             pusher, popper = routes[name]
             wiring.connect(m, pusher, getattr(tokens, f"{name}_push"))
@@ -153,6 +154,7 @@ class Tile(wiring.Component):
             "store_wait_exec": store.waiting,
             "load_wait_exec": load.waiting,
             "vector_busy": ~vector.idle,
+            "load_wait_store": load.waiting_store,
         }
         m.d.comb += [counter_file.events[name].eq(value) for name, value in events.items()]
         m.d.comb += [

@@ -1,6 +1,6 @@
 """Dependency tokens: one counter per token, pushed by one unit and popped by another."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,22 +18,24 @@ def TokenSignature(*, push=False):
     return stream.Signature(0, always_ready=push)
 
 
-def take_when_free(m, unit, busy, token, pops):
+def take_when_free(m, unit, busy, *needs):
     """Drive the handshakes of a ``unit`` that runs one instruction at a time and may
-    need one token to start it: the head of ``unit.instr`` is taken when the unit is not
-    ``busy`` and, if ``pops`` (the head's flag) is set, ``token`` is valid; the token is
-    taken with it. Drives ``unit.waiting`` (a head held back by a missing token: a wait
-    counter's event) and ``unit.idle`` (nothing queued or running); returns the take."""
+    need tokens to start it: the head of ``unit.instr`` is taken when the unit is not
+    ``busy`` and every ``(token, pops)`` of ``needs`` whose ``pops`` (the head's flag) is
+    set has its ``token`` valid; those tokens are taken with it. Drives ``unit.idle``
+    (nothing queued or running); returns ``(take, waits)``, ``waits[i]`` high while the
+    head is held back by ``needs[i]``'s missing token (a wait counter's event)."""
     take = Signal()
     instr = unit.instr
+    head = ~busy & instr.valid
+    missing = [pops & ~token.valid for token, pops in needs]
     m.d.comb += [
-        take.eq(~busy & instr.valid & (~pops | token.valid)),
+        take.eq(head & ~Cat(*missing).any()),
         instr.ready.eq(take),
-        token.ready.eq(take & pops),
-        unit.waiting.eq(~busy & instr.valid & pops & ~token.valid),
         unit.idle.eq(~busy & ~instr.valid),
     ]
-    return take
+    m.d.comb += [token.ready.eq(take & pops) for token, pops in needs]
+    return take, [head & miss for miss in missing]
 
 
 class Tokens(wiring.Component):

@@ -114,6 +114,8 @@ class AttentionProgram:
     out_shift: int
     passes: int         # per instance: K and V are read once per pass
     top = "tile"
+    #: The operand a layer's previous op produces (Q; K and V are the cache).
+    activation_target = "B"
 
     def job(self, config, q, k, v):
         s = self.shape

@@ -69,6 +69,8 @@ class GemmProgram:
     commands: list   # (opcode, deps, args) as encoded, for models and inspection
     out_shift: int | None = None   # narrow stores: C requantised by this shift
     top = "tile"
+    #: The operand a layer's previous op produces (:mod:`~rooftile.sim.compile.layer`).
+    activation_target = "A"
 
     def out_width(self, config):
         """Bits of one stored result lane."""

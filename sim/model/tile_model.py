@@ -199,19 +199,19 @@ def predict_program(config, commands):
             units[opcode].append((index + FETCH_LATENCY, set(deps), args))
 
     # Token -> times at which each push becomes visible (in push order).
-    pushes = {name: [] for name in ("l2e", "e2l", "e2s", "s2e")}
+    pushes = {name: [] for name in ("l2e", "e2l", "e2s", "s2e", "s2l")}
     popped = {name: 0 for name in pushes}
     # Which tokens a unit pops / pushes through its prev and next neighbours.
-    links = {Opcode.LOAD: (None, "e2l", None, "l2e"),
+    links = {Opcode.LOAD: ("s2l", "e2l", None, "l2e"),
              Opcode.EXEC: ("l2e", "s2e", "e2l", "e2s"),
-             Opcode.STORE: ("e2s", None, "s2e", None)}
+             Opcode.STORE: ("e2s", None, "s2e", "s2l")}
     position = {opcode: 0 for opcode in units}
     free = {opcode: 0 for opcode in units}
     dram = _Channel(config)
     last_step = None
     last_written = 0       # the latest block's last accumulator write
-    # The LOAD and the STORE on the channel: the push each makes when it ends, as
-    # (token, index) or None, and the index of its end in `ends`.
+    # The LOAD and the STORE on the channel: the pushes each makes when it ends, as
+    # (token, index) pairs, and the index of its end in `ends`.
     on_channel = {Opcode.LOAD: None, Opcode.STORE: None}
     ends = []              # the last event of every LOAD (data landed) and STORE
     finish = 0
@@ -230,6 +230,15 @@ def predict_program(config, commands):
                 time = max(time, pushes[token][popped[token]])
         return time
 
+    def pending_pushes(deps, push_prev, push_next):
+        """Reserve the pushes of a transfer whose end is not timed yet."""
+        reserved = []
+        for flag, token in (("push_prev", push_prev), ("push_next", push_next)):
+            if flag in deps and token is not None:
+                pushes[token].append(None)
+                reserved.append((token, len(pushes[token]) - 1))
+        return reserved
+
     def settle():
         """Time the ends of the LOAD and the STORE on the channel, as they are now
         that one of them began. The other's end may move: its push has not been
@@ -240,14 +249,13 @@ def predict_program(config, commands):
                 continue
             # A load's data lands `dram_latency` cycles after its last request, the
             # DRAM busy until the cycle before; its token is seen the cycle after.
-            (push, end), latency = state, (config.dram_latency if unit is Opcode.LOAD
-                                           else 0)
+            (unit_pushes, end), latency = state, (config.dram_latency
+                                                  if unit is Opcode.LOAD else 0)
             if ends[end] == last[unit] + max(0, latency - 1):
                 continue
             free[unit] = last[unit] + 1
             ends[end] = last[unit] + max(0, latency - 1)
-            if push is not None:
-                token, index = push
+            for token, index in unit_pushes:
                 assert popped[token] <= index, "a push was popped before its time"
                 pushes[token][index] = last[unit] + latency + 1
 
@@ -274,11 +282,7 @@ def predict_program(config, commands):
             dram.advance(take + 1)
             dram.begin_load(take + 1, words, pack * row_bytes,
                             (args["rows"] - (words - 1) * pack) * row_bytes)
-            push = None
-            if "push_next" in deps:
-                pushes[push_next].append(None)
-                push = (push_next, len(pushes[push_next]) - 1)
-            on_channel[opcode] = (push, len(ends))
+            on_channel[opcode] = (pending_pushes(deps, push_prev, push_next), len(ends))
             ends.append(None)
             bytes_read += args["rows"] * row_bytes
             settle()
@@ -313,11 +317,7 @@ def predict_program(config, commands):
                                          else config.acc_bytes)
             dram.advance(take + 1)
             dram.begin_store(take + 1, args["rows"], row_bytes)
-            push = None
-            if "push_prev" in deps:
-                pushes[push_prev].append(None)
-                push = (push_prev, len(pushes[push_prev]) - 1)
-            on_channel[opcode] = (push, len(ends))
+            on_channel[opcode] = (pending_pushes(deps, push_prev, push_next), len(ends))
             ends.append(None)
             bytes_written += args["rows"] * row_bytes
             settle()

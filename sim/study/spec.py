@@ -53,8 +53,11 @@ def balanced_tile(hw="h100", dtype="bf16", rows=8, cols=8, **fields):
     """
     ridge = get_hardware(hw).ridge_flop_per_byte(dtype)
     data_width, acc_width = TILE_WIDTHS[one_of("dtype", dtype, TILE_WIDTHS)]
-    fields = {"data_width": data_width, "acc_width": acc_width, "sp_depth": 24576, "acc_depth": 10240, "dram_depth": 1 << 16,
-              "program_depth": 1 << 14, "dram_latency": 32, **fields}
+    # DRAM and program memory hold a whole layer as one program (DeepSeek-V3 at batch
+    # 128: 117,504 words and 31,995 instructions).
+    fields = {"data_width": data_width, "acc_width": acc_width, "sp_depth": 24576,
+              "acc_depth": 10240, "dram_depth": 1 << 17, "program_depth": 1 << 15,
+              "dram_latency": 32, **fields}
     bandwidth = Fraction(2 * rows * cols / ridge).limit_denominator(1 << 12)
     return TileConfig(rows=rows, cols=cols, dram_bytes_per_cycle=bandwidth, **fields)
 
