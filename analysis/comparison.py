@@ -17,8 +17,8 @@ from ..hdl.counters import Counters
 from .ops import MLA_EXECUTION_ORDERS
 from ..hdl.errors import one_of, positive_float, positive_int
 
-__all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "DERIVED", "OpMeasurement", "by_workload",
-           "explain_gap"]
+__all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "DERIVED", "OpMeasurement", "LayerMeasurement",
+           "by_workload", "explain_gap"]
 
 #: Attention types a simulated workload runs (MLA in each execution order).
 ATTENTIONS = ("mha", "gqa") + tuple(f"mla-{form}" for form in MLA_EXECUTION_ORDERS)
@@ -196,6 +196,61 @@ class OpMeasurement:
     def from_json(cls, data: Mapping) -> "OpMeasurement":
         """The measurement :meth:`to_json` returned ``data`` for; unknown keys raise TypeError."""
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class LayerMeasurement:
+    """A scaled decode layer run as one program on the RTL tile, against its ops run
+    one at a time: what the old composition (the sum of isolated op times) misses of
+    the overlap between ops and the stalls on their data dependencies.
+
+    Members
+    -------
+    workload, model, attention : str
+    batch, ops : int
+        The batch and the scaled ops in the layer (one instance each).
+    layer_cycles_measured : int
+        RTL cycles of the layer program.
+    layer_cycles_isolated_sum : int
+        The sum of the RTL cycles of its ops, each run alone.
+    layer_cycles_model : int
+        The tile model's cycles of the layer program.
+    load_wait_store : int
+        Cycles the layer's loads waited for a previous op's stores (its data).
+    exact : bool
+        Every op's output bit-exact against numpy.
+    """
+
+    workload: str
+    model: str
+    attention: str
+    batch: int
+    ops: int
+    layer_cycles_measured: int
+    layer_cycles_isolated_sum: int
+    layer_cycles_model: int
+    load_wait_store: int
+    exact: bool
+
+    def __post_init__(self):
+        one_of("attention", self.attention, ATTENTIONS)
+        for name in ("batch", "ops", "layer_cycles_measured", "layer_cycles_isolated_sum",
+                     "layer_cycles_model"):
+            positive_int(name, getattr(self, name))
+
+    @property
+    def composition_error(self) -> float:
+        """How far the sum of isolated op times is off the measured layer (positive: the
+        ops overlap, the sum overstates the layer)."""
+        return self.layer_cycles_isolated_sum / self.layer_cycles_measured - 1
+
+    @property
+    def model_error(self) -> float:
+        return self.layer_cycles_model / self.layer_cycles_measured - 1
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "composition_error": self.composition_error,
+                "model_error": self.model_error}
 
 
 def by_workload(measurements: Iterable[OpMeasurement]) -> dict[str, list[OpMeasurement]]:

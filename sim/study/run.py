@@ -22,10 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from ...analysis.comparison import LayerMeasurement
 from ...analysis.extrapolation import Derates, layer_time_rows
 from ...analysis.study_report import write_study
 from ...analysis.sensitivity import sensitivity
 from ...analysis.verdict import write_verdict
+from ..compile.layer import compile_layer
 from ..run import flow
 from ..run.simulators import simulator_version
 from .measure import measurement, run_scaled
@@ -75,6 +77,40 @@ def _measurements(spec, layers, runs):
                     name: derates.time_s(op.full_flop, op.full_bytes, name, spec.dtype)
                     for name in spec.machines}))
     return measurements
+
+
+def _layer_programs(spec, layers, programs):
+    """``{workload label: LayerProgram}``: each layer's ops as one program.
+
+    Raises
+    ------
+    StudyError
+        A layer that does not fit the tile's DRAM or program memory.
+    """
+    out = {}
+    for layer in layers:
+        try:
+            out[layer.workload.label] = compile_layer(
+                spec.config, [op.name for op in layer.scaled],
+                [programs[op.key] for op in layer.scaled])
+        except ValueError as error:
+            raise StudyError(f"{layer.workload.label} as one program: {error}") from None
+    return out
+
+
+def _layer_measurements(layers, runs, layer_runs):
+    """Each layer program's run against its ops run alone."""
+    out = []
+    for layer in layers:
+        w, run = layer.workload, layer_runs[layer.workload.label]
+        out.append(LayerMeasurement(
+            workload=w.label, model=w.model, attention=layer.attention, batch=w.batch,
+            ops=len(layer.scaled), layer_cycles_measured=run.counters.cycles,
+            layer_cycles_isolated_sum=sum(runs[op.key].counters.cycles
+                                          for op in layer.scaled),
+            layer_cycles_model=run.prediction.cycles,
+            load_wait_store=run.counters.load_wait_store, exact=run.exact))
+    return out
 
 
 def _routing_rows(spec, layers):
@@ -165,8 +201,9 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     layers = [lower_workload(spec, w) for w in spec.workloads]
     every = [op for layer in layers for op in layer.scaled]
     programs = compile_scaled(spec.config, every)
+    layer_programs = _layer_programs(spec, layers, programs)
     progress(f"study: {len(spec.workloads)} workloads, {len(every)} ops, "
-             f"{len(programs)} distinct programs")
+             f"{len(programs)} distinct programs, {len(layer_programs)} layer programs")
     try:
         proxy_configs, proxy_programs = (compile_proxies(spec, layers) if verdict
                                          else ({}, {}))
@@ -175,7 +212,7 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
                          f"(--no-verdict skips the verdict)") from None
     # Only the unit engines run on the RTL beside the tile (rooftile.sim.study.verdict),
     # all configurations at once.
-    batches = {"study": (spec.config, programs)}
+    batches = {"study": (spec.config, programs), "layers": (spec.config, layer_programs)}
     batches.update({name: (config, proxy_programs[name])
                     for name, config in proxy_configs.items() if name[0] == "unit"})
     configs = {config.digest: config for config, _ in batches.values()}
@@ -191,7 +228,8 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     simulated = time.perf_counter()
 
     measurements = _measurements(spec, layers, runs)
-    bad = [m for m in measurements if not m.exact]
+    layer_measurements = _layer_measurements(layers, runs, all_runs["layers"])
+    bad = [m for m in measurements + layer_measurements if not m.exact]
     provenance = _provenance(spec)
     # Seconds building, simulating (simulator starts, in parallel) and in total; the
     # rest is Python (lowering, compiling, the model, analysis and reports).
@@ -217,7 +255,8 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
         text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes, records)
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:
-        paths.update(write_study(out_dir, measurements, provenance, extra))
+        paths.update(write_study(out_dir, measurements, provenance, extra,
+                                 layer_measurements))
         if verdict:
             report = paths["report"]
             # The report opens with the answer.
@@ -228,7 +267,8 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
              f"{'all outputs bit-exact' if not bad else f'{len(bad)} outputs WRONG'})")
     if bad:
         raise StudyError(f"{len(bad)} ops differ from the numpy golden model: "
-                         + ", ".join(f"{m.workload}/{m.op}" for m in bad))
+                         + ", ".join(f"{m.workload}/{getattr(m, 'op', 'whole layer')}"
+                                     for m in bad))
     return paths
 
 

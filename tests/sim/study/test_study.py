@@ -47,6 +47,22 @@ def test_study_writes_results_that_reproduce(study):
     assert len(rows) == len(measurements)
 
 
+def test_each_layer_runs_as_one_program(study):
+    out, paths, _ = study
+    measurements, _ = load_study(out)
+    layers = json.loads(paths["json"].read_text())["layers"]
+    assert [layer["workload"] for layer in layers] == ["llama-3-8b b=4", "deepseek-v2-lite b=8"]
+    for layer in layers:
+        mine = [m for m in measurements if m.workload == layer["workload"]]
+        assert layer["exact"] is True and layer["ops"] == len(mine)
+        assert layer["layer_cycles_isolated_sum"] == sum(m.measured_cycles for m in mine)
+        assert abs(layer["layer_cycles_model"] / layer["layer_cycles_measured"] - 1) <= 0.05
+        assert layer["load_wait_store"] > 0   # ops waited for their inputs
+        assert layer["composition_error"] == pytest.approx(
+            layer["layer_cycles_isolated_sum"] / layer["layer_cycles_measured"] - 1)
+    assert "## Whole layers as one program" in paths["report"].read_text()
+
+
 def test_verdict_prices_machine_variants_on_rtl_proxies(study):
     out, paths, _ = study
     document = json.loads(paths["verdict_json"].read_text())
