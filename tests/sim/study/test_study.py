@@ -57,7 +57,6 @@ def test_each_layer_runs_as_one_program(study):
         assert layer["exact"] is True and layer["ops"] == len(mine)
         assert layer["layer_cycles_isolated_sum"] == sum(m.measured_cycles for m in mine)
         assert abs(layer["layer_cycles_model"] / layer["layer_cycles_measured"] - 1) <= 0.05
-        assert layer["load_wait_store"] >= 0   # memory-bound: the weights load first
         assert layer["composition_error"] == pytest.approx(
             layer["layer_cycles_isolated_sum"] / layer["layer_cycles_measured"] - 1)
     assert "## Whole layers as one program" in paths["report"].read_text()
