@@ -14,7 +14,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
-           "HARNESS_COUNTERS", "Counters", "HarnessCounters", "split_lanes", "EventLayout",
+           "HARNESS_COUNTERS", "Counters", "ChipCounters", "HarnessCounters", "split_lanes", "EventLayout",
            "CounterFile"]
 
 #: Bits of every counter: 2**48 cycles outlast any simulation.
@@ -35,6 +35,8 @@ COUNTERS = (
     "load_wait_exec",        # load waiting on an execute token (buffer not free)
     "vector_busy",           # the vector unit works on a softmax
     "load_wait_store",       # load waiting on a store token (its data not yet in DRAM)
+    "dram_wait",             # a DRAM request waited (for credit, or the shared channel)
+    "load_wait_peer",        # load waiting on the other engine of a chip (its data)
 )
 
 #: Counters of the array-level harness (matrix unit alone), read as separate ports.
@@ -82,6 +84,8 @@ class Counters:
     load_wait_exec: int
     vector_busy: int
     load_wait_store: int
+    dram_wait: int
+    load_wait_peer: int
 
     def __post_init__(self):
         _check_counts(self, COUNTERS)
@@ -129,6 +133,29 @@ class Counters:
     def bandwidth_utilization(self, dram_bytes_per_cycle):
         """DRAM bytes moved over what the rate allows in the measured cycles."""
         return self.bytes_moved / (self.cycles * float(dram_bytes_per_cycle))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChipCounters:
+    """A chip's counters after one program: each engine's :class:`Counters` (a mapping
+    is converted) and the cycles until both were done."""
+
+    cycles: int
+    tile: Counters
+    unit: Counters
+
+    def __post_init__(self):
+        for name in ("tile", "unit"):
+            value = getattr(self, name)
+            if not isinstance(value, Counters):
+                object.__setattr__(self, name, Counters.from_json(value))
+        if self.cycles != max(self.tile.cycles, self.unit.cycles):
+            raise ValueError(f"a chip's cycles ({self.cycles!r}) are its slower engine's "
+                             f"({self.tile.cycles}, {self.unit.cycles})")
+
+    def to_json(self):
+        return {"cycles": self.cycles, "tile": self.tile.to_json(),
+                "unit": self.unit.to_json()}
 
 
 @dataclasses.dataclass(frozen=True)

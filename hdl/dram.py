@@ -1,6 +1,6 @@
 """A DRAM model with bandwidth and latency set at run time, and a wide host port."""
 
-from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
+from amaranth.hdl import C, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -10,7 +10,7 @@ from .params import MAX_DRAM_LATENCY, MAX_RATE_DENOMINATOR
 
 __all__ = ["STORAGE_KINDS", "STORAGE_VERILOG", "DRAM_IMAGE", "PROGRAM_IMAGE", "WordStorage", "ReadRequest", "ReadResponse",
            "WriteRequest", "StridedRows", "DramSetting", "dram_setting", "credit_cap",
-           "Dram"]
+           "ChannelRequest", "SHARING", "Dram", "SharedChannel"]
 
 #: How :class:`WordStorage` is built: ``"primitive"`` instantiates
 #: :data:`STORAGE_VERILOG` (what Verilator and Icarus build); ``"memory"`` is an
@@ -21,6 +21,13 @@ STORAGE_KINDS = ("primitive", "memory")
 #: Image files the tile's memories read on ``host_load`` (:data:`STORAGE_VERILOG`).
 DRAM_IMAGE = "rooftile_dram.hex"
 PROGRAM_IMAGE = "rooftile_program.hex"
+
+#: Which of a :class:`Dram`'s requests go over a :class:`SharedChannel` instead of its
+#: own token bucket: ``"none"`` (a tile alone), ``"all"`` (a chip's tile: its DRAM is
+#: the external memory every engine shares) or ``"upper"`` (a chip's attention unit:
+#: the lower half of its address space is the KV cache in its own memory, read at its
+#: own rate; the upper half holds what it exchanges with the tile).
+SHARING = ("none", "all", "upper")
 
 #: The DRAM array as a Verilog primitive, appended to every generated design by
 #: :func:`rooftile.sim.run.flow.build`. An ``amaranth.lib.memory.Memory`` of DRAM size would
@@ -217,6 +224,31 @@ def credit_cap(config):
     return config.dram_word_bytes * rate.denominator + rate.numerator - 1
 
 
+def ChannelRequest(config):
+    """A request on a :class:`SharedChannel`: valid, and the bytes it costs."""
+    return data.StructLayout({"valid": 1, "bytes": range(config.dram_word_bytes + 1)})
+
+
+def _token_bucket(m, config, setting, start, spent):
+    """Add a token bucket counted in ``1 / setting.den`` bytes to ``m``: ``setting.num``
+    added each cycle, capped at :func:`credit_cap`, full after ``start``, ``spent``
+    (a Value) taken this cycle. Returns the credit available this cycle."""
+    num, den = setting.num, setting.den
+    most = 2 * config.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
+    cap = Signal(range(most + 1))
+    m.d.comb += cap.eq(config.dram_word_bytes * den + num - 1)
+    # Full at reset and at start whatever the setting: the bucket holds min(credit, cap).
+    credit = Signal(range(most + 1), init=most)
+    level = Signal(range(most + 1))
+    m.d.comb += level.eq(Mux(credit > cap, cap, credit))
+    after = level - spent + num
+    with m.If(start):
+        m.d.sync += credit.eq(most)
+    with m.Else():
+        m.d.sync += credit.eq(Mux(after > cap, cap, after))
+    return level
+
+
 class Dram(wiring.Component):
     """Word-addressed memory behind a shared bandwidth budget and a fixed read latency,
     both set at run time (``setting``, :func:`DramSetting`).
@@ -240,11 +272,16 @@ class Dram(wiring.Component):
         What a read request carries back to its requester.
     storage : str
         One of :data:`STORAGE_KINDS`.
+    sharing : str
+        One of :data:`SHARING`: which requests wait for ``channel_grant`` instead of
+        this DRAM's own token bucket.
+    image : str
+        The file ``host_load`` reads (:data:`DRAM_IMAGE` unless a chip has two DRAMs).
 
     Members
     -------
     setting : In(DramSetting(config))
-        Held while a program runs.
+        Held while a program runs: the rate of the own token bucket.
     start : In(1)
         Fills the token bucket (the tile's ``start``).
     host_addr, host_wdata, host_write, host_rdata
@@ -259,12 +296,21 @@ class Dram(wiring.Component):
         A request was accepted this cycle or a read is in flight (DMA busy).
     bytes_read, bytes_written : Out
         Bytes of the request accepted this cycle, else 0 (the byte counters' events).
+    waiting : Out(1)
+        A request waits this cycle (for credit, or for the shared channel).
+    channel_request : Out(ChannelRequest(config))
+        The request this cycle, when it goes over the shared channel.
+    channel_grant : In(1)
+        The shared channel accepts ``channel_request`` this cycle.
     """
 
-    def __init__(self, config, tag_shape, *, storage="primitive"):
+    def __init__(self, config, tag_shape, *, storage="primitive", sharing="none",
+                 image=DRAM_IMAGE):
         self._config = config
         self._tag_shape = tag_shape
         self._storage = one_of("storage", storage, STORAGE_KINDS)
+        self._sharing = one_of("sharing", sharing, SHARING)
+        self._image = image
         addr = ceil_log2(config.dram_depth)
         word = config.dram_word_bits
         size = range(config.dram_word_bytes + 1)
@@ -277,6 +323,8 @@ class Dram(wiring.Component):
                                              always_ready=True)),
             "write": In(stream.Signature(WriteRequest(config))),
             "busy": Out(1), "bytes_read": Out(size), "bytes_written": Out(size),
+            "waiting": Out(1), "channel_request": Out(ChannelRequest(config)),
+            "channel_grant": In(1),
         })
 
     def elaborate(self, platform):
@@ -284,45 +332,42 @@ class Dram(wiring.Component):
         cfg = self._config
         num, den = self.setting.num, self.setting.den
         m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
-                                                     kind=self._storage)
+                                                     kind=self._storage, image=self._image)
         m.d.comb += [storage.load.eq(self.host_load),
                      storage.host_write.eq(self.host_write),
                      storage.host_addr.eq(self.host_addr),
                      storage.host_wdata.eq(self.host_wdata),
                      self.host_rdata.eq(storage.host_rdata)]
 
-        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
-        cap = Signal(range(most + 1))
-        m.d.comb += cap.eq(cfg.dram_word_bytes * den + num - 1)
-        # Full at reset and at start whatever the setting: the bucket holds
-        # min(credit, cap).
-        credit = Signal(range(most + 1), init=most)
-        level = Signal(range(most + 1))
-        m.d.comb += level.eq(Mux(credit > cap, cap, credit))
-        write_cost = Signal(range(most + 1))
-        read_cost = Signal(range(most + 1))
-        write_go = Signal()
-        read_go = Signal()
+        # The candidate: a valid write wins over a read, and blocks it while it waits.
+        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR
+        candidate_bytes = Mux(self.write.valid, self.write.payload.bytes,
+                              self.read.payload.bytes)
+        candidate_addr = Mux(self.write.valid, self.write.payload.addr,
+                             self.read.payload.addr)
+        shared = {"none": 0, "all": 1,
+                  "upper": candidate_addr[-1]}[self._sharing]
+        go = Signal()
+        own = Signal()
+        spent = Signal(range(most + 1))
+        level = _token_bucket(m, cfg, self.setting, self.start, spent)
         m.d.comb += [
-            write_cost.eq(self.write.payload.bytes * den),
-            read_cost.eq(self.read.payload.bytes * den),
-            self.write.ready.eq(level >= write_cost),
-            self.read.ready.eq(~self.write.valid & (level >= read_cost)),
-            write_go.eq(self.write.valid & self.write.ready),
-            read_go.eq(self.read.valid & self.read.ready),
+            own.eq(level >= candidate_bytes * den),
+            go.eq((self.write.valid | self.read.valid) &
+                  Mux(shared, self.channel_grant, own)),
+            spent.eq(Mux(go & ~shared, candidate_bytes * den, 0)),
+            self.write.ready.eq(go),
+            self.read.ready.eq(go & ~self.write.valid),
+            self.channel_request.valid.eq((self.write.valid | self.read.valid) & shared),
+            self.channel_request.bytes.eq(candidate_bytes),
+            self.waiting.eq((self.write.valid | self.read.valid) & ~go),
+        ]
+        write_go = self.write.valid & go
+        read_go = self.read.valid & ~self.write.valid & go
+        m.d.comb += [
             self.bytes_read.eq(Mux(read_go, self.read.payload.bytes, 0)),
             self.bytes_written.eq(Mux(write_go, self.write.payload.bytes, 0)),
         ]
-        spent = Signal(range(most + 1))
-        with m.If(write_go):
-            m.d.comb += spent.eq(write_cost)
-        with m.Elif(read_go):
-            m.d.comb += spent.eq(read_cost)
-        after = level - spent + num
-        with m.If(self.start):
-            m.d.sync += credit.eq(most)
-        with m.Else():
-            m.d.sync += credit.eq(Mux(after > cap, cap, after))
 
         m.d.comb += [storage.write_en.eq(write_go),
                      storage.write_addr.eq(self.write.payload.addr),
@@ -359,4 +404,52 @@ class Dram(wiring.Component):
                      self.response.payload.tag.eq(Mux(wait == 0, self.read.payload.tag,
                                                       due.data.tag))]
         m.d.comb += self.busy.eq(read_go | write_go | (pending != 0))
+        return m
+
+
+class SharedChannel(wiring.Component):
+    """The external memory channel of a chip, shared by its engines' DRAM ports: one
+    token bucket at the external rate (``setting``), one request accepted per cycle.
+
+    Requests are served in port order, strictly: the first valid request is the only
+    one that may go, once the credit covers it, and holds every later port back while
+    it waits (port 0 is the attention unit's: its query and output transfers are small
+    and lie on the layer's critical path).
+
+    Members
+    -------
+    setting : In(DramSetting(config))
+    start : In(1)
+        Fills the bucket.
+    requests : In(ArrayLayout(ChannelRequest(config), ports))
+    grants : Out(ports)
+    waiting : Out(ports)
+        Port ``i`` has a request that does not go this cycle.
+    """
+
+    def __init__(self, config, ports):
+        self._config = config
+        self._ports = ports
+        super().__init__({
+            "setting": In(DramSetting(config), init=dram_setting(config)), "start": In(1),
+            "requests": In(data.ArrayLayout(ChannelRequest(config), ports)),
+            "grants": Out(ports), "waiting": Out(ports),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR
+        spent = Signal(range(most + 1))
+        level = _token_bucket(m, cfg, self.setting, self.start, spent)
+        ahead = C(0, 1)   # a port before this one is valid
+        for i in range(self._ports):
+            request = self.requests[i]
+            cost = request.bytes * self.setting.den
+            grant = request.valid & ~ahead & (level >= cost)
+            m.d.comb += [self.grants[i].eq(grant),
+                         self.waiting[i].eq(request.valid & ~grant)]
+            with m.If(grant):
+                m.d.comb += spent.eq(cost)
+            ahead = ahead | request.valid
         return m

@@ -32,14 +32,16 @@ class Fetch(wiring.Component):
     config : TileConfig
     storage : str
         One of :data:`~rooftile.hdl.dram.STORAGE_KINDS`.
+    image : str
+        The file ``host_load`` reads.
 
     Members
     -------
     host_addr, host_instr, host_write : In
         Write ``host_instr`` into program slot ``host_addr``.
     host_load : In(1)
-        Read :data:`~rooftile.hdl.dram.PROGRAM_IMAGE` into the program memory in one
-        cycle (the storage primitive only).
+        Read ``image`` into the program memory in one cycle (the storage primitive
+        only).
     start : In(1)
         Fetch from slot 0 on; clears ``done``.
     units_idle : In(1)
@@ -55,9 +57,10 @@ class Fetch(wiring.Component):
         they tell which unit waits on what when a program hangs.
     """
 
-    def __init__(self, config, *, storage="primitive"):
+    def __init__(self, config, *, storage="primitive", image=PROGRAM_IMAGE):
         self._config = config
         self._storage = one_of("storage", storage, STORAGE_KINDS)
+        self._image = image
         layout = Instruction(config)
         level = range(config.queue_depth + 1)
         super().__init__({
@@ -80,7 +83,7 @@ class Fetch(wiring.Component):
         cfg = self._config
         layout = Instruction(cfg)
         m.submodules.program = program = WordStorage(layout.size, cfg.program_depth,
-                                                     kind=self._storage, image=PROGRAM_IMAGE)
+                                                     kind=self._storage, image=self._image)
         m.d.comb += [program.load.eq(self.host_load),
                      program.host_write.eq(self.host_write),
                      program.host_addr.eq(self.host_addr),

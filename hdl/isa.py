@@ -54,7 +54,11 @@ class Target(enum.Enum, shape=1):
     B = 1
 
 
-DEPENDENCY_FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next")
+#: ``peer`` crosses engines of a chip (:class:`~rooftile.hdl.chip.Chip`): a LOAD with it
+#: waits for a token from the other engine (the data it reads is written there), a STORE
+#: with it pushes one to the other engine when its last row is written. A tile alone
+#: has no peer: a LOAD with the flag would wait forever, so the assembler refuses it.
+DEPENDENCY_FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next", "peer")
 Dependencies = data.StructLayout({flag: 1 for flag in DEPENDENCY_FLAGS})
 
 
@@ -281,18 +285,24 @@ def encode(config, opcode, deps=(), **args):
     return word
 
 
-def assemble(config, commands, what="the program"):
+def assemble(config, commands, what="the program", *, peer=False):
     """Close ``commands`` (``(opcode, deps, args)``, deps any iterable) with FINISH and
     encode them; return ``(commands, instructions)`` with deps as sorted tuples.
 
     Raises
     ------
     InputError
-        More instructions than ``config.program_depth``, naming ``what`` needs them, or
-        a transfer that reaches past the end of DRAM, a scratchpad or the accumulator
-        (the hardware would wrap its address silently).
+        More instructions than ``config.program_depth``, naming ``what`` needs them, a
+        transfer that reaches past the end of DRAM, a scratchpad or the accumulator
+        (the hardware would wrap its address silently), or a ``peer`` flag in a
+        program for a tile alone (``peer`` False) or on another opcode than LOAD and
+        STORE.
     """
     commands = [(op, tuple(sorted(deps)), args) for op, deps, args in commands]
+    for index, (op, deps, _) in enumerate(commands):
+        if "peer" in deps and (not peer or op not in ("LOAD", "STORE")):
+            raise InputError(f"instruction {index} ({op}) has the peer flag: only a chip's "
+                             f"engines have a peer, and only LOAD and STORE use it")
     commands.append(("FINISH", (), {}))
     if len(commands) > config.program_depth:
         raise InputError(f"{what} needs {len(commands)} instructions, program_depth is "

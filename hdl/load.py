@@ -43,15 +43,17 @@ class LoadUnit(wiring.Component):
         Buffer-free tokens from execute.
     from_prev : In(TokenSignature())
         Data-written tokens from store.
+    from_peer : In(TokenSignature())
+        Data-written tokens from the other engine of a chip (``peer``).
     to_next : Out(TokenSignature(push=True))
         Operands-ready tokens to execute.
     read : Out(stream.Signature(ReadRequest(config, LoadTag(config))))
     response : In(stream.Signature(ReadResponse(config, LoadTag(config)), always_ready=True))
     sp_a, sp_b : word_write_signature, flipped
         The operand scratchpads the responses fill.
-    waiting, waiting_store : Out(1)
-        An instruction waits for a token from execute / from store (the
-        ``load_wait_exec`` and ``load_wait_store`` events).
+    waiting, waiting_store, waiting_peer : Out(1)
+        An instruction waits for a token from execute / store / the peer (the
+        ``load_wait_exec``, ``load_wait_store`` and ``load_wait_peer`` events).
     idle : Out(1)
         No instruction queued or running (reads may still be in flight in the DRAM).
     """
@@ -63,6 +65,7 @@ class LoadUnit(wiring.Component):
             "instr": In(stream.Signature(Instruction(config))),
             "from_next": In(TokenSignature()),
             "from_prev": In(TokenSignature()),
+            "from_peer": In(TokenSignature()),
             "to_next": Out(TokenSignature(push=True)),
             "read": Out(stream.Signature(ReadRequest(config, tag))),
             "response": In(stream.Signature(ReadResponse(config, tag), always_ready=True)),
@@ -74,6 +77,7 @@ class LoadUnit(wiring.Component):
                                             config.entries_per_word(config.cols))),
             "waiting": Out(1),
             "waiting_store": Out(1),
+            "waiting_peer": Out(1),
             "idle": Out(1),
         })
 
@@ -84,10 +88,11 @@ class LoadUnit(wiring.Component):
         pack_a, pack_b = cfg.entries_per_word(cfg.rows), cfg.entries_per_word(cfg.cols)
         rows = StridedRows(LoadArgs(cfg), per_word=lambda args: Mux(
             args.target == Target.A, pack_a, pack_b))
-        take, (wait_exec, wait_store) = take_when_free(
+        take, (wait_exec, wait_store, wait_peer) = take_when_free(
             m, self, rows.busy, (self.from_next, head.deps.pop_next),
-            (self.from_prev, head.deps.pop_prev))
-        m.d.comb += [self.waiting.eq(wait_exec), self.waiting_store.eq(wait_store)]
+            (self.from_prev, head.deps.pop_prev), (self.from_peer, head.deps.peer))
+        m.d.comb += [self.waiting.eq(wait_exec), self.waiting_store.eq(wait_store),
+                     self.waiting_peer.eq(wait_peer)]
         with m.If(take):
             rows.start(m, head.args.load, head.deps.push_next)
 

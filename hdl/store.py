@@ -45,6 +45,8 @@ class StoreUnit(wiring.Component):
         Accumulator-free tokens to execute.
     to_next : Out(TokenSignature(push=True))
         Data-written tokens to load.
+    to_peer : Out(TokenSignature(push=True))
+        Data-written tokens to the other engine of a chip (``peer``).
     acc_read : memory.ReadPort.Signature, flipped
     write : Out(stream.Signature(WriteRequest(config)))
     waiting : Out(1)
@@ -60,6 +62,7 @@ class StoreUnit(wiring.Component):
             "from_prev": In(TokenSignature()),
             "to_prev": Out(TokenSignature(push=True)),
             "to_next": Out(TokenSignature(push=True)),
+            "to_peer": Out(TokenSignature(push=True)),
             "acc_read": In(memory.ReadPort.Signature(addr_width=ceil_log2(config.acc_depth),
                                                       shape=acc_row(config))),
             "write": Out(stream.Signature(WriteRequest(config))),
@@ -75,11 +78,13 @@ class StoreUnit(wiring.Component):
         args = rows.args
         reading = Signal()  # the acc read for this row is out; write it next
         push_next = Signal()
+        push_peer = Signal()
         take, (wait,) = take_when_free(m, self, rows.busy, (self.from_prev, head.deps.pop_prev))
         m.d.comb += self.waiting.eq(wait)
         with m.If(take):
             rows.start(m, head.args.store, head.deps.push_prev)
-            m.d.sync += [reading.eq(0), push_next.eq(head.deps.push_next)]
+            m.d.sync += [reading.eq(0), push_next.eq(head.deps.push_next),
+                         push_peer.eq(head.deps.peer)]
 
         # The row read stays on the port (en low) until the DRAM takes the write, so the
         # payload holds until the transfer.
@@ -101,5 +106,6 @@ class StoreUnit(wiring.Component):
             rows.advance(m)
             with m.If(rows.last):
                 m.d.comb += [self.to_prev.valid.eq(rows.push),
-                             self.to_next.valid.eq(push_next)]
+                             self.to_next.valid.eq(push_next),
+                             self.to_peer.valid.eq(push_peer)]
         return m

@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, CounterFile
-from .dram import STORAGE_KINDS, Dram, DramSetting, dram_setting
+from .dram import (DRAM_IMAGE, PROGRAM_IMAGE, STORAGE_KINDS, ChannelRequest, Dram,
+                   DramSetting, dram_setting)
 from .errors import one_of
 from .execute import ExecuteUnit
 from .fetch import Fetch
@@ -14,10 +15,18 @@ from .isa import Instruction
 from .load import LoadTag, LoadUnit
 from .matrix_unit import add_matrix_unit
 from .store import StoreUnit
-from .tokens import Tokens
+from .tokens import Tokens, TokenSignature
 from .vector_unit import VectorUnit
 
-__all__ = ["Tile"]
+__all__ = ["ROLES", "Tile"]
+
+#: What a tile is built as: alone (``None``), or one engine of a
+#: :class:`~rooftile.hdl.chip.Chip`. Each role says which of its DRAM requests go over
+#: the chip's shared channel (:data:`~rooftile.hdl.dram.SHARING`) and which image files
+#: its memories read.
+ROLES = {None: ("none", DRAM_IMAGE, PROGRAM_IMAGE),
+         "tile": ("all", DRAM_IMAGE, PROGRAM_IMAGE),
+         "unit": ("upper", "rooftile_unit_dram.hex", "rooftile_unit_program.hex")}
 
 
 class Tile(wiring.Component):
@@ -36,6 +45,8 @@ class Tile(wiring.Component):
         How DRAM and program memory are built, one of
         :data:`~rooftile.hdl.dram.STORAGE_KINDS`: ``"memory"`` lets Amaranth's
         simulator run the whole tile.
+    role : str or None
+        A key of :data:`ROLES`; a chip's engines have the members below marked *chip*.
 
     Members
     -------
@@ -58,11 +69,22 @@ class Tile(wiring.Component):
     status_tokens : Out(ArrayLayout(TOKEN_WIDTH, len(TOKENS)))
     status_units : Out(StructLayout)
         Busy flag and queue level of each unit.
+    peer_in : In(TokenSignature()), chip
+        Data-written tokens from the other engine, for LOADs with the ``peer`` flag.
+    peer_out : Out(TokenSignature(push=True)), chip
+        Pushed by STOREs with the ``peer`` flag.
+    channel_request : Out(ChannelRequest(config)), chip
+    channel_grant : In(1), chip
+        The DRAM's requests over the chip's shared channel.
     """
 
-    def __init__(self, config, *, storage="primitive"):
+    def __init__(self, config, *, storage="primitive", role=None):
         self._config = config
         self._storage = one_of("storage", storage, STORAGE_KINDS)
+        self._role = one_of("role", role, ROLES)
+        chip = {} if role is None else {
+            "peer_in": In(TokenSignature()), "peer_out": Out(TokenSignature(push=True)),
+            "channel_request": Out(ChannelRequest(config)), "channel_grant": In(1)}
         addr = max(ceil_log2(config.dram_depth), ceil_log2(config.program_depth))
         level = range(config.queue_depth + 1)
         super().__init__({
@@ -82,14 +104,17 @@ class Tile(wiring.Component):
             "status_units": Out(data.StructLayout({
                 "fetching": 1, "load_busy": 1, "exec_busy": 1, "store_busy": 1,
                 "load_queue": level, "exec_queue": level, "store_queue": level})),
+            **chip,
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         matrix, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
-        m.submodules.dram = dram = Dram(cfg, LoadTag(cfg), storage=self._storage)
-        m.submodules.fetch = fetch = Fetch(cfg, storage=self._storage)
+        sharing, dram_image, program_image = ROLES[self._role]
+        m.submodules.dram = dram = Dram(cfg, LoadTag(cfg), storage=self._storage,
+                                        sharing=sharing, image=dram_image)
+        m.submodules.fetch = fetch = Fetch(cfg, storage=self._storage, image=program_image)
         m.submodules.tokens = tokens = Tokens()
         m.submodules.load = load = LoadUnit(cfg)
         m.submodules.execute = execute = ExecuteUnit(cfg, matrix.blocks_in_flight)
@@ -109,6 +134,13 @@ class Tile(wiring.Component):
             fetch.units_idle.eq(load.idle & execute.idle & store.idle & ~dram.busy),
             self.done.eq(fetch.done),
         ]
+        if self._role is None:
+            m.d.comb += load.from_peer.valid.eq(0)   # refused by the assembler
+        else:
+            wiring.connect(m, wiring.flipped(self.peer_in), load.from_peer)
+            wiring.connect(m, store.to_peer, wiring.flipped(self.peer_out))
+            m.d.comb += [self.channel_request.eq(dram.channel_request),
+                         dram.channel_grant.eq(self.channel_grant)]
         # Instructions, tokens and DRAM traffic.
         wiring.connect(m, fetch.load, load.instr)
         wiring.connect(m, fetch.execute, execute.instr)
@@ -155,6 +187,8 @@ class Tile(wiring.Component):
             "load_wait_exec": load.waiting,
             "vector_busy": ~vector.idle,
             "load_wait_store": load.waiting_store,
+            "dram_wait": dram.waiting,
+            "load_wait_peer": load.waiting_peer,
         }
         m.d.comb += [counter_file.events[name].eq(value) for name, value in events.items()]
         m.d.comb += [

@@ -39,7 +39,7 @@ def take_when_free(m, unit, busy, *needs):
 
 
 class Tokens(wiring.Component):
-    """The counters of :data:`~rooftile.hdl.counters.TOKENS`.
+    """The counters of :data:`~rooftile.hdl.counters.TOKENS` (or of ``names``).
 
     A token offered on ``<name>_push`` adds one, a token taken from ``<name>_pop``
     removes one (both in one cycle cancel); ``<name>_pop`` is valid while the counter
@@ -56,17 +56,18 @@ class Tokens(wiring.Component):
         Every counter, in :data:`TOKENS` order.
     """
 
-    def __init__(self):
+    def __init__(self, names=TOKENS):
+        self._names = tuple(names)
         members = {"clear": In(1)}
-        for name in TOKENS:
+        for name in self._names:
             members[f"{name}_push"] = In(TokenSignature(push=True))
             members[f"{name}_pop"] = Out(TokenSignature())
-        members["counts"] = Out(data.ArrayLayout(TOKEN_WIDTH, len(TOKENS)))
+        members["counts"] = Out(data.ArrayLayout(TOKEN_WIDTH, len(self._names)))
         super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        for index, name in enumerate(TOKENS):
+        for index, name in enumerate(self._names):
             count = self.counts[index]
             push, pop = getattr(self, f"{name}_push"), getattr(self, f"{name}_pop")
             taken = pop.valid & pop.ready

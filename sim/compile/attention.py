@@ -144,6 +144,12 @@ class AttentionProgram:
                                                                         config.rows)
         return [(base["o"], blocks * config.rows) for base in self.bases]
 
+    def exchange_ranges(self, config):
+        """``(first word, words)`` of what a chip's attention unit exchanges with the tile
+        (the queries it reads, the outputs it writes); the rest is the KV cache."""
+        return ([(base["q"], base["v"] - base["q"]) for base in self.bases]
+                + self.read_ranges(config))
+
     def output(self, config, result):
         """``O`` of every instance, ``[I, G, dv]``, from the words of :meth:`read_ranges`."""
         reads = result["read"]

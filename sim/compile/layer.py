@@ -59,23 +59,28 @@ LAYER_INPUTS = {
 }
 
 
-def layer_waits(names):
+def layer_waits(names, inputs=None):
     """``{consumer index: producer index}``: which op's first activation LOAD waits for
-    which op's last STORE, for ops ``names`` in program order.
+    which op's last STORE, for ops ``names`` in program order. ``inputs`` (``{index:
+    producer indices}``) overrides :data:`LAYER_INPUTS` (a chip's engine, whose
+    producers may run on the other engine).
 
     Raises
     ------
     InputError
         An op name :data:`LAYER_INPUTS` does not know.
     """
-    unknown = [name for name in names if name not in LAYER_INPUTS]
-    if unknown:
-        raise InputError(f"no data dependencies known for op(s) {unknown!r}; "
-                         f"known: {', '.join(LAYER_INPUTS)}")
-    index = {name: i for i, name in enumerate(names)}
+    if inputs is None:
+        unknown = [name for name in names if name not in LAYER_INPUTS]
+        if unknown:
+            raise InputError(f"no data dependencies known for op(s) {unknown!r}; "
+                             f"known: {', '.join(LAYER_INPUTS)}")
+        index = {name: i for i, name in enumerate(names)}
+        inputs = {i: [index[p] for p in LAYER_INPUTS[name] if p in index]
+                  for i, name in enumerate(names)}
     waits, waited = {}, -1
-    for i, name in enumerate(names):
-        producers = [index[p] for p in LAYER_INPUTS[name] if index.get(p, i) < i]
+    for i in range(len(names)):
+        producers = [p for p in inputs.get(i, ()) if p < i]
         if producers and max(producers) > waited:
             waits[i] = waited = max(producers)
     return waits
@@ -93,10 +98,11 @@ def _token_balance(commands, push_unit, push_flag, pop_unit, pop_flag):
 _EXEC_QUEUE = ("EXEC", "SOFTMAX")
 
 
-def _join(config, programs, names):
+def _join(config, programs, names, waits, peer_push=(), peer_wait=()):
     """The commands of ``programs`` joined as described in the module docstring, each
-    relocated to its DRAM base; returns ``(commands, bases, words)``."""
-    waits = layer_waits(names)
+    relocated to its DRAM base; ops ``peer_push`` signal the other engine of a chip at
+    their last STORE, ops ``peer_wait`` wait for it at their first activation LOAD.
+    Returns ``(commands, bases, words)``."""
     producers = set(waits.values())
     joined, bases, base = [], [], 0
     for i, program in enumerate(programs):
@@ -113,6 +119,8 @@ def _join(config, programs, names):
         stores = [j for j, (op, _, _) in enumerate(commands) if op == "STORE"]
         if i in producers:
             commands[stores[-1]][1].add("push_next")
+        if i in peer_push:
+            commands[stores[-1]][1].add("peer")
         # The first group of loads: independent ones first, then the activations.
         first_exec = next(j for j, (op, _, _) in enumerate(commands) if op in _EXEC_QUEUE)
         group = commands[:first_exec]
@@ -128,11 +136,13 @@ def _join(config, programs, names):
         if i > 0:
             group[0][1].add("pop_next")
             commands[first_exec][1].add("pop_next")
+        activations = [c for c in group if c[2]["target"] == target]
+        if (i in waits or i in peer_wait) and not activations:
+            raise InputError(f"op {names[i]!r} loads no {target} operand to wait on")
         if i in waits:
-            activations = [c for c in group if c[2]["target"] == target]
-            if not activations:
-                raise InputError(f"op {names[i]!r} loads no {target} operand to wait on")
             activations[0][1].add("pop_prev")
+        if i in peer_wait:
+            activations[0][1].add("peer")
         commands[:first_exec] = group
         for op, _, args in commands:
             if op in ("LOAD", "STORE"):
@@ -206,7 +216,7 @@ def compile_layer(config, names, programs):
     if len(names) != len(programs) or not programs:
         raise InputError(f"a layer needs one program per op, got {len(programs)} programs "
                          f"for ops {names}")
-    commands, bases, words = _join(config, programs, names)
+    commands, bases, words = _join(config, programs, names, layer_waits(names))
     if words > config.dram_depth:
         raise InputError(f"the layer's ops need {words} DRAM words together, dram_depth "
                          f"is {config.dram_depth}")

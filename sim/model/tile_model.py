@@ -34,7 +34,7 @@ from ...hdl.isa import Opcode
 from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
 from ...hdl.vector_unit import command_cycles
 
-__all__ = ["Prediction", "predict_program", "cycle_bound"]
+__all__ = ["Prediction", "ChipPrediction", "predict_program", "predict_chip", "cycle_bound"]
 
 #: Cycles from start until instruction ``i`` can be taken by its unit: fetch reads the
 #: program memory, dispatches into a buffered queue, and the unit sees it one cycle on.
@@ -52,6 +52,8 @@ class Prediction:
     bytes_read: int
     bytes_written: int
     vector_busy: int
+    #: Cycles at which the STOREs with the ``peer`` flag let the other engine of a chip go.
+    peer_out: tuple = ()
 
 
 class _Transfer:
@@ -186,9 +188,11 @@ class _Channel:
         return ends
 
 
-def predict_program(config, commands):
+def predict_program(config, commands, peer_in=()):
     """Predict the counters of ``commands`` (``(opcode, deps, args)`` triples, as kept in
-    :class:`~rooftile.sim.compile.gemm.GemmProgram`)."""
+    :class:`~rooftile.sim.compile.gemm.GemmProgram`); ``peer_in`` are the cycles at
+    which the other engine of a chip lets this one's LOADs with the ``peer`` flag go,
+    in order (:func:`predict_chip`)."""
     units = {Opcode.LOAD: [], Opcode.EXEC: [], Opcode.STORE: []}
     for index, (opcode, deps, args) in enumerate(commands):
         opcode = Opcode[opcode] if isinstance(opcode, str) else opcode
@@ -199,7 +203,8 @@ def predict_program(config, commands):
             units[opcode].append((index + FETCH_LATENCY, set(deps), args))
 
     # Token -> times at which each push becomes visible (in push order).
-    pushes = {name: [] for name in ("l2e", "e2l", "e2s", "s2e", "s2l")}
+    pushes = {name: [] for name in ("l2e", "e2l", "e2s", "s2e", "s2l", "peer_out")}
+    pushes["peer_in"] = list(peer_in)
     popped = {name: 0 for name in pushes}
     # Which tokens a unit pops / pushes through its prev and next neighbours.
     links = {Opcode.LOAD: ("s2l", "e2l", None, "l2e"),
@@ -223,17 +228,19 @@ def predict_program(config, commands):
         available, deps, _ = units[opcode][position[opcode]]
         time = max(available, free[opcode])
         pop_prev, pop_next = links[opcode][0], links[opcode][1]
-        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next)):
-            if flag in deps:
+        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next),
+                            ("peer", "peer_in" if opcode is Opcode.LOAD else None)):
+            if flag in deps and token is not None:
                 if popped[token] >= len(pushes[token]):
                     return None
                 time = max(time, pushes[token][popped[token]])
         return time
 
-    def pending_pushes(deps, push_prev, push_next):
+    def pending_pushes(deps, push_prev, push_next, peer=None):
         """Reserve the pushes of a transfer whose end is not timed yet."""
         reserved = []
-        for flag, token in (("push_prev", push_prev), ("push_next", push_next)):
+        for flag, token in (("push_prev", push_prev), ("push_next", push_next),
+                            ("peer", peer)):
             if flag in deps and token is not None:
                 pushes[token].append(None)
                 reserved.append((token, len(pushes[token]) - 1))
@@ -270,8 +277,9 @@ def predict_program(config, commands):
         _, deps, args = units[opcode][position[opcode]]
         position[opcode] += 1
         pop_prev, pop_next, push_prev, push_next = links[opcode]
-        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next)):
-            if flag in deps:
+        for flag, token in (("pop_prev", pop_prev), ("pop_next", pop_next),
+                            ("peer", "peer_in" if opcode is Opcode.LOAD else None)):
+            if flag in deps and token is not None:
                 popped[token] += 1
 
         if opcode is Opcode.LOAD:
@@ -317,14 +325,58 @@ def predict_program(config, commands):
                                          else config.acc_bytes)
             dram.advance(take + 1)
             dram.begin_store(take + 1, args["rows"], row_bytes)
-            on_channel[opcode] = (pending_pushes(deps, push_prev, push_next), len(ends))
+            on_channel[opcode] = (pending_pushes(deps, push_prev, push_next, "peer_out"), len(ends))
             ends.append(None)
             bytes_written += args["rows"] * row_bytes
             settle()
     finish = max([finish] + ends)
     return Prediction(cycles=int(round(finish)) + DONE_LATENCY, array_busy=array_busy,
                       bytes_read=bytes_read, bytes_written=bytes_written,
-                      vector_busy=vector_busy)
+                      vector_busy=vector_busy, peer_out=tuple(pushes["peer_out"]))
+
+
+@dataclasses.dataclass
+class ChipPrediction:
+    """What the model expects a chip's engines to count."""
+    tile: Prediction
+    unit: Prediction
+
+    @property
+    def cycles(self):
+        return max(self.tile.cycles, self.unit.cycles)
+
+
+def predict_chip(config, tile_commands, unit_commands):
+    """Predict a chip's run (:class:`~rooftile.hdl.chip.Chip`): each engine through
+    :func:`predict_program`, the cycles at which one engine's peer STOREs let the
+    other's LOADs go handed back and forth until they settle (each round can only
+    delay them, and the tokens form no cycle, so a few rounds do).
+
+    NB: each engine's transfers are timed on its own token bucket: the unit's query
+    and output transfers at its own rate rather than the shared channel's, and the
+    tile's without the unit's traffic ahead of them on the shared channel.
+
+    Raises
+    ------
+    ValueError
+        The engines deadlock on each other's tokens.
+    """
+    unit_config = config.attention_unit_tile()
+    waits = [sum(1 for op, deps, _ in commands if op in ("LOAD", Opcode.LOAD) and "peer" in deps)
+             for commands in (tile_commands, unit_commands)]
+    tile_in, unit_in = [0] * waits[0], [0] * waits[1]
+    for _ in range(2 * (sum(waits) + 1)):
+        tile = predict_program(config, tile_commands, tile_in)
+        unit = predict_program(unit_config, unit_commands, unit_in)
+        if len(tile.peer_out) != waits[1] or len(unit.peer_out) != waits[0]:
+            raise ValueError(f"the engines' peer tokens do not match: the tile pushes "
+                             f"{len(tile.peer_out)} and the unit waits for {waits[1]}; "
+                             f"the unit pushes {len(unit.peer_out)} and the tile waits "
+                             f"for {waits[0]}")
+        if list(unit.peer_out) == tile_in and list(tile.peer_out) == unit_in:
+            return ChipPrediction(tile, unit)
+        tile_in, unit_in = list(unit.peer_out), list(tile.peer_out)
+    raise ValueError("the engines deadlock: their peer tokens never settle")
 
 
 def cycle_bound(config, commands):

@@ -54,11 +54,25 @@ def _tile(config):
     return Tile(config)
 
 
+def _chip(config):
+    from ...hdl.chip import Chip
+    return Chip(config)
+
+
 #: Top-level designs: name -> (component factory, cocotb testbench module).
 TOPS = {
     "harness": (_harness, "rooftile.sim.tb.harness"),
     "tile": (_tile, "rooftile.sim.tb.tile"),
+    "chip": (_chip, "rooftile.sim.tb.chip"),
 }
+
+
+def _design_digest(config, top):
+    """What keys a top's build: the config's digest, and for a chip its unit engine's
+    (:attr:`TileConfig.digest` leaves the attention unit out)."""
+    if top == "chip":
+        return f"{config.digest}-{config.attention_unit_tile().digest}"
+    return config.digest
 
 
 class BuildError(RooftileError, RuntimeError):
@@ -138,7 +152,7 @@ def _source_digest():
 
 
 # Import the tops (every HDL unit), then key builds by the sources they were read from.
-for _module in ("harness", "tile"):
+for _module in ("harness", "tile", "chip"):
     importlib.import_module(f"{__package__.rsplit('.', 2)[0]}.hdl.{_module}")
 _source_digest()
 
@@ -300,7 +314,10 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
         raise InputTypeError(f"config must be a TileConfig, got {config!r}")
     one_of("top", top, TOPS)
     prepare_simulator(simulator)
-    name = f"{top}-{simulator}{'-waves' if waves else ''}-{config.digest}-{_source_digest()}"
+    if top == "chip" and config.attention_unit is None:
+        raise InputError("the chip top needs a TileConfig with an attention_unit")
+    name = (f"{top}-{simulator}{'-waves' if waves else ''}-{_design_digest(config, top)}-"
+            f"{_source_digest()}")
     root = cache_root()
     directory = root / name
 

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ...hdl.counters import Counters, HarnessCounters
+from ...hdl.counters import ChipCounters, Counters, HarnessCounters
 from ..model.tile_model import cycle_bound
 from . import flow
 from .engine import LocalEngine
@@ -30,7 +30,7 @@ from .engine import LocalEngine
 __all__ = ["ProgramRun", "run_programs", "run_batches", "random_operands"]
 
 #: The counters record each top's testbench reports.
-COUNTER_RECORDS = {"tile": Counters, "harness": HarnessCounters}
+COUNTER_RECORDS = {"tile": Counters, "harness": HarnessCounters, "chip": ChipCounters}
 
 
 @dataclasses.dataclass

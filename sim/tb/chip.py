@@ -1,0 +1,84 @@
+"""cocotb testbench for :class:`~rooftile.hdl.chip.Chip`.
+
+A job names each engine's DRAM image, program and reads (``job["engines"][name]``, as a
+tile job has them) and one cycle bound. The testbench writes the DRAM settings from
+``$ROOFTILE_CONFIG`` (the tile's rate on the shared channel, the unit's in its own
+memory), fills all four memories from image files in one cycle, starts both engines and
+sleeps until both are done, then reads each engine's counters and DRAM ranges. A hang
+names the engines still running and the tokens between them.
+"""
+
+import time
+
+import cocotb
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+from rooftile.hdl.chip import ENGINES, PEER_TOKENS
+from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, split_lanes
+from rooftile.hdl.dram import DramSetting, dram_setting
+from rooftile.hdl.tile import ROLES
+from rooftile.sim.compile.packing import pack_struct
+from rooftile.sim.tb.common import CLOCK_NS, run_jobs
+from rooftile.sim.tb.tile import _write_image
+
+
+def _diagnosis(dut, limit):
+    done = int(dut.status_done.value)
+    pcs = split_lanes(int(dut.status_pc.value), 32, len(ENGINES))
+    tokens = dict(zip(PEER_TOKENS, split_lanes(int(dut.status_tokens.value), TOKEN_WIDTH,
+                                               len(PEER_TOKENS))))
+    running = [f"{name} (pc={pc})" for i, (name, pc) in enumerate(zip(ENGINES, pcs))
+               if not done >> i & 1]
+    return (f"chip did not finish within {limit} cycles: still running {', '.join(running)}; "
+            f"tokens between the engines {tokens}. An engine whose LOAD waits on a peer "
+            f"token with a zero count waits for the other engine's STORE.")
+
+
+async def run_job(dut, config, job):
+    began = time.perf_counter()
+    unit = config.attention_unit_tile()
+    dut.tile_setting.value = pack_struct(DramSetting(config), dram_setting(config))
+    dut.channel_setting.value = pack_struct(DramSetting(config), dram_setting(config))
+    dut.unit_setting.value = pack_struct(DramSetting(unit), dram_setting(unit))
+    for name in ENGINES:
+        _, dram_image, program_image = ROLES[name]
+        _write_image(dram_image, job["engines"][name]["dram"])
+        _write_image(program_image, enumerate(job["engines"][name]["program"]))
+    dut.host_load.value = 1
+    await RisingEdge(dut.clk)
+    dut.host_load.value = 0
+    loaded = time.perf_counter()
+    dut.start.value = 1
+    await RisingEdge(dut.clk)
+    dut.start.value = 0
+    limit = job["max_cycles"]
+    await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
+    await ReadOnly()
+    computed = time.perf_counter()
+    if not int(dut.done.value):
+        return {"error": _diagnosis(dut, limit)}
+    lanes = split_lanes(int(dut.counters.value), COUNTER_WIDTH * len(COUNTERS), len(ENGINES))
+    counters = {name: dict(zip(COUNTERS, split_lanes(value, COUNTER_WIDTH, len(COUNTERS))))
+                for name, value in zip(ENGINES, lanes)}
+    await RisingEdge(dut.clk)
+    reads = {}
+    for index, name in enumerate(ENGINES):
+        dut.host_engine.value = index
+        reads[name] = []
+        for start, count in job["engines"][name]["read"]:
+            words = []
+            for addr in range(start, start + count):
+                dut.host_addr.value = addr
+                await RisingEdge(dut.clk)
+                await RisingEdge(dut.clk)
+                words.append(int(dut.host_rdata.value))
+            reads[name].append(words)
+    wall = {"load_s": loaded - began, "compute_s": computed - loaded,
+            "readback_s": time.perf_counter() - computed}
+    return {"read": reads, "counters": {"cycles": max(c["cycles"] for c in counters.values()),
+                                        **counters}, "wall": wall}
+
+
+@cocotb.test()
+async def run_all(dut):
+    await run_jobs(dut, run_job, ("host_write_dram", "host_load", "start"))
