@@ -22,16 +22,36 @@ from rooftile.sim.tb.common import CLOCK_NS, run_jobs
 from rooftile.sim.tb.tile import _write_image
 
 
-def _diagnosis(dut, limit):
+def _lanes(dut):
+    lanes = split_lanes(int(dut.counters.value), COUNTER_WIDTH * len(COUNTERS), len(ENGINES))
+    return {name: dict(zip(COUNTERS, split_lanes(value, COUNTER_WIDTH, len(COUNTERS))))
+            for name, value in zip(ENGINES, lanes)}
+
+
+#: The token each engine's LOADs wait for.
+WAITS_FOR = {"tile": "unit_to_tile", "unit": "tile_to_unit"}
+
+
+async def _diagnosis(dut, limit):
+    """Which engines still run, and which of them wait for the other's token now (their
+    ``load_wait_peer`` counter still counts a cycle later)."""
+    before = _lanes(dut)
+    await RisingEdge(dut.clk)
+    await ReadOnly()
+    after = _lanes(dut)
     done = int(dut.status_done.value)
     pcs = split_lanes(int(dut.status_pc.value), 32, len(ENGINES))
     tokens = dict(zip(PEER_TOKENS, split_lanes(int(dut.status_tokens.value), TOKEN_WIDTH,
                                                len(PEER_TOKENS))))
-    running = [f"{name} (pc={pc})" for i, (name, pc) in enumerate(zip(ENGINES, pcs))
-               if not done >> i & 1]
+    running = []
+    for i, (name, pc) in enumerate(zip(ENGINES, pcs)):
+        if done >> i & 1:
+            continue
+        waiting = after[name]["load_wait_peer"] > before[name]["load_wait_peer"]
+        running.append(f"{name} (pc={pc}" + (f", its LOAD waits for token "
+                                              f"{WAITS_FOR[name]})" if waiting else ")"))
     return (f"chip did not finish within {limit} cycles: still running {', '.join(running)}; "
-            f"tokens between the engines {tokens}. An engine whose LOAD waits on a peer "
-            f"token with a zero count waits for the other engine's STORE.")
+            f"tokens between the engines {tokens}.")
 
 
 async def run_job(dut, config, job):
@@ -56,10 +76,8 @@ async def run_job(dut, config, job):
     await ReadOnly()
     computed = time.perf_counter()
     if not int(dut.done.value):
-        return {"error": _diagnosis(dut, limit)}
-    lanes = split_lanes(int(dut.counters.value), COUNTER_WIDTH * len(COUNTERS), len(ENGINES))
-    counters = {name: dict(zip(COUNTERS, split_lanes(value, COUNTER_WIDTH, len(COUNTERS))))
-                for name, value in zip(ENGINES, lanes)}
+        return {"error": await _diagnosis(dut, limit)}
+    counters = _lanes(dut)
     await RisingEdge(dut.clk)
     reads = {}
     for index, name in enumerate(ENGINES):

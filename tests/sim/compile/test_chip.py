@@ -1,0 +1,84 @@
+"""A decode layer on the chip: the tile and the attention unit's engine, each running
+its program, bit-exact, against the tile model's prediction of the pair."""
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from rooftile.hdl.errors import InputError
+from rooftile.hdl.isa import assemble
+from rooftile.hdl.params import AttentionUnit, TileConfig
+from rooftile.sim.compile.attention import AttentionShape, compile_attention
+from rooftile.sim.compile.chip import compile_chip_layer
+from rooftile.sim.compile.gemm import compile_gemm
+from rooftile.sim.run.flow import SimulationError
+from rooftile.sim.run.pipeline import run_programs
+
+MODEL_TOLERANCE = 0.05
+SMALL = dict(sp_depth=512, acc_depth=256, dram_depth=1 << 14, program_depth=4096)
+CONFIG = TileConfig(rows=4, cols=4, dram_bytes_per_cycle=Fraction(3, 2), dram_latency=9,
+                    attention_unit=AttentionUnit("logic-die", **SMALL), **SMALL)
+MHA = ("qkv_proj", "attention", "o_proj", "ffn_up_gate", "ffn_down")
+
+
+def mha_chip(config, subbatches, batch=4):
+    shift = config.data_width + 2
+    m = batch // subbatches
+    tiles = [{"qkv_proj": compile_gemm(config, m, 20, 24, out_shift=shift),
+              "o_proj": compile_gemm(config, m, 16, 20, out_shift=shift),
+              "ffn_up_gate": compile_gemm(config, m, 20, 36, out_shift=shift),
+              "ffn_down": compile_gemm(config, m, 36, 20, out_shift=shift)}
+             for _ in range(subbatches)]
+    units = [compile_attention(config.attention_unit_tile(), AttentionShape(m, 1, 64, 8, 8))
+             for _ in range(subbatches)]
+    return compile_chip_layer(config, MHA, tiles, units)
+
+
+def test_chip_layers_are_bit_exact_and_match_the_model():
+    programs = [mha_chip(CONFIG, 1), mha_chip(CONFIG, 2)]
+    rng = np.random.default_rng(1)
+    runs = run_programs(CONFIG, programs, [p.random_operands(CONFIG, rng) for p in programs])
+    for run in runs:
+        assert run.exact
+        counters, prediction = run.counters, run.prediction
+        for engine in ("tile", "unit"):
+            measured, model = getattr(counters, engine), getattr(prediction, engine)
+            assert abs(model.cycles - measured.cycles) <= MODEL_TOLERANCE * measured.cycles
+            assert measured.array_busy == model.array_busy
+            assert measured.bytes_read == model.bytes_read
+            assert measured.load_wait_peer > 0     # each waited for the other's data
+        assert counters.tile.dram_wait > 0
+        # The unit's query loads and output stores wait on the shared channel too.
+        assert counters.unit.dram_wait > 0
+    one, two = runs
+    # Sub-batches read the tile's weights twice: on this memory-bound layer they cost.
+    assert two.counters.tile.bytes_read > one.counters.tile.bytes_read
+
+
+def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
+    program = mha_chip(CONFIG, 1)
+    # The tile never signals the unit: drop the peer flag of its stores.
+    tile = [(op, tuple(d for d in deps if not (op == "STORE" and d == "peer")), args)
+            for op, deps, args in program.commands[0] if op != "FINISH"]
+    commands, instructions = assemble(CONFIG, tile, peer=True)
+    broken = dataclasses.replace(program, commands=(commands, program.commands[1]),
+                                 instructions=(instructions, program.instructions[1]))
+    with pytest.raises(ValueError, match="peer tokens do not match"):
+        broken.predict(CONFIG)
+    job = broken.job(CONFIG, *program.random_operands(CONFIG, np.random.default_rng(0)))
+    job["max_cycles"] = 20_000
+    from rooftile.sim.run import flow
+    with pytest.raises(SimulationError, match=r"tile \(pc=\d+, its LOAD waits for token "
+                       r"unit_to_tile\), unit \(pc=\d+, its LOAD waits for token tile_to_unit\)"):
+        flow.run(flow.build(CONFIG, "chip"), [job])
+
+
+def test_bad_chip_layers_are_refused():
+    with pytest.raises(InputError, match="attention_unit"):
+        compile_chip_layer(CONFIG.replace(attention_unit=None), MHA, [{}], [None])
+    with pytest.raises(InputError, match="exactly one 'attention'"):
+        compile_chip_layer(CONFIG, ("qkv_proj", "o_proj"), [{}], [None])
+    with pytest.raises(InputError, match="peer flag"):
+        assemble(CONFIG, [("LOAD", ("peer",), {"rows": 1})])
