@@ -18,6 +18,7 @@ from .ops import MLA_EXECUTION_ORDERS
 from ..hdl.errors import one_of, positive_float, positive_int
 
 __all__ = ["ATTENTIONS", "GROUPS", "BOUNDS", "DERIVED", "OpMeasurement", "LayerMeasurement",
+           "ChipLayerMeasurement",
            "by_workload", "explain_gap"]
 
 #: Attention types a simulated workload runs (MLA in each execution order).
@@ -250,6 +251,70 @@ class LayerMeasurement:
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "composition_error": self.composition_error,
+                "model_error": self.model_error}
+
+
+@dataclass(frozen=True)
+class ChipLayerMeasurement:
+    """A scaled decode layer on the chip (the tile and an attention unit's engine, each
+    running its program), against the compositions the verdict assumes.
+
+    Members
+    -------
+    workload, unit : str
+        The workload and the attention unit kind.
+    subbatches : int
+        1: the attention, then the rest; 2: two sub-batches interleaved (NeuPIMs).
+    layer_cycles_measured : int
+        RTL cycles until both engines were done.
+    layer_cycles_isolated_sum : int
+        Every op of both engines run alone, one after the other.
+    layer_cycles_model : int
+        The tile model's prediction of the chip.
+    layer_cycles_analytic : int
+        The verdict's composition: the unit's time plus the tile's for one batch, the
+        slower engine's for two interleaved sub-batches (perfect overlap).
+    tile_cycles, unit_cycles : int
+        Each engine's cycles until it was done.
+    tile_wait_peer, unit_wait_peer : int
+        Cycles each engine's loads waited for the other engine's data.
+    tile_channel_wait, unit_channel_wait : int
+        Cycles each engine's DRAM requests waited (credit or the shared channel).
+    exact : bool
+    """
+
+    workload: str
+    unit: str
+    subbatches: int
+    layer_cycles_measured: int
+    layer_cycles_isolated_sum: int
+    layer_cycles_model: int
+    layer_cycles_analytic: int
+    tile_cycles: int
+    unit_cycles: int
+    tile_wait_peer: int
+    unit_wait_peer: int
+    tile_channel_wait: int
+    unit_channel_wait: int
+    exact: bool
+
+    def __post_init__(self):
+        for name in ("subbatches", "layer_cycles_measured", "layer_cycles_isolated_sum",
+                     "layer_cycles_model", "layer_cycles_analytic"):
+            positive_int(name, getattr(self, name))
+
+    @property
+    def analytic_error(self) -> float:
+        """How far the verdict's composition is off the measured chip (negative: it
+        promises more overlap than the engines get)."""
+        return self.layer_cycles_analytic / self.layer_cycles_measured - 1
+
+    @property
+    def model_error(self) -> float:
+        return self.layer_cycles_model / self.layer_cycles_measured - 1
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "analytic_error": self.analytic_error,
                 "model_error": self.model_error}
 
 

@@ -13,7 +13,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .comparison import LayerMeasurement, OpMeasurement, by_workload, explain_gap
+from .comparison import (ChipLayerMeasurement, LayerMeasurement, OpMeasurement, by_workload,
+                         explain_gap)
 from .plots import plot_layer_time, plot_tile_roofline, plot_utilization_comparison
 
 __all__ = ["write_study", "load_study", "markdown_table", "FILES"]
@@ -190,14 +191,40 @@ def _layers_section(layers: Sequence[LayerMeasurement]) -> list[str]:
             markdown_table(rows), ""]
 
 
+def _chip_section(chips: Sequence[ChipLayerMeasurement]) -> list[str]:
+    """Each layer on the chip against the verdict's composition of its engines."""
+    if not chips:
+        return []
+    rows = [{"workload": c.workload, "unit": c.unit, "sub-batches": c.subbatches,
+             "measured cycles": c.layer_cycles_measured,
+             "isolated sum": c.layer_cycles_isolated_sum,
+             "verdict's composition": c.layer_cycles_analytic,
+             "composition off by": f"{c.analytic_error:+.1%}",
+             "tile model": c.layer_cycles_model, "model error": f"{c.model_error:+.1%}",
+             "tile / unit cycles": f"{c.tile_cycles:,} / {c.unit_cycles:,}",
+             "waits on the other engine (tile / unit)":
+                 f"{c.tile_wait_peer:,} / {c.unit_wait_peer:,}",
+             "DRAM waits (tile / unit)": f"{c.tile_channel_wait:,} / {c.unit_channel_wait:,}"}
+            for c in chips]
+    return ["## Layers on the chip: the tile and an attention unit co-simulated", "",
+            "Each layer's attention on the unit's engine, the rest on the tile, one program "
+            "each (`rooftile.sim.compile.chip`), the unit's query and output transfers on "
+            "the tile's external channel. The verdict's composition adds the engines' "
+            "times for one batch and takes the slower engine's for two interleaved "
+            "sub-batches; the isolated sum runs every op alone (the tile model).", "",
+            markdown_table(rows), ""]
+
+
 def _report(measurements: Sequence[OpMeasurement], provenance: Mapping,
             extra_tables: Mapping[str, Sequence[Mapping]],
-            layers: Sequence[LayerMeasurement] = ()) -> str:
+            layers: Sequence[LayerMeasurement] = (),
+            chips: Sequence[ChipLayerMeasurement] = ()) -> str:
     lines = ["# rooftile study: RTL tile against tile model and roofline", "", "## Provenance", ""]
     lines += _provenance_lines(provenance) + [""]
     for workload, ops in by_workload(measurements).items():
         lines += _workload_section(workload, ops)
     lines += _layers_section(layers)
+    lines += _chip_section(chips)
     lines += _times_section(measurements)
     lines += ["## Figures", ""] + [f"![{caption}]({FILES[kind]})" for kind, (_, caption) in FIGURES.items()] + [""]
     for title, rows in extra_tables.items():
@@ -211,6 +238,7 @@ def write_study(
     provenance: Mapping,
     extra_tables: "Mapping[str, Sequence[Mapping]] | None" = None,
     layers: Sequence[LayerMeasurement] = (),
+    chips: Sequence[ChipLayerMeasurement] = (),
 ) -> dict[str, Path]:
     """Write a study's results, figures and report into ``out_dir`` (created if needed).
 
@@ -226,6 +254,8 @@ def write_study(
         Title -> rows (dicts, columns in first-seen order), each a table of the report.
     layers : sequence of LayerMeasurement
         Whole layers run as one program; stored under ``"layers"`` in ``results.json``.
+    chips : sequence of ChipLayerMeasurement
+        Layers on the chip; stored under ``"chip_layers"``.
 
     Returns
     -------
@@ -248,6 +278,7 @@ def write_study(
         "measurements": [{**m.to_json(), "derived": {key: _finite_or_none(value) for key, value in m.derived().items()}}
                          for m in measurements],
         "layers": [layer.to_json() for layer in layers],
+        "chip_layers": [chip.to_json() for chip in chips],
     }
     paths["json"].write_text(json.dumps(data, indent=1, allow_nan=False, default=_plain) + "\n")
     _write_csv(paths["csv"], measurements)
@@ -258,8 +289,8 @@ def write_study(
         if kind in paths:
             figure = plot(measurements, machines[0]) if kind == "layer_time" else plot(measurements)
             figure.savefig(paths[kind], dpi=DPI)
-    paths["report"].write_text(_report(measurements, provenance, extra_tables or {}, layers)
-                               + "\n")
+    paths["report"].write_text(_report(measurements, provenance, extra_tables or {}, layers,
+                                       chips) + "\n")
     return paths
 
 

@@ -141,7 +141,7 @@ def add_study_arguments(parser):
     from ..analysis.cost import MACHINES
     from ..analysis.hardware import HARDWARE
     from ..analysis.models import MODELS
-    from .study.spec import MLA_FORMS
+    from .study.spec import CHIP_UNITS, MLA_FORMS
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file with [tile] and [study] tables (see README)")
     parser.add_argument("--out", metavar="DIR",
@@ -180,6 +180,10 @@ def add_study_arguments(parser):
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                         help="run the simulator starts on this Dask cluster (default: "
                              "local processes)")
+    parser.add_argument("--chip", nargs="+", choices=CHIP_UNITS, metavar="UNIT",
+                        help="also co-simulate each layer on the chip: the tile and this "
+                             "attention unit's engine, one program each (choices: "
+                             f"{', '.join(CHIP_UNITS)}; default: none)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--no-verdict", action="store_true",
                        help="skip the attention-unit verdict (baseline tile only)")
@@ -199,6 +203,8 @@ def study_spec(args):
                if getattr(args, name) is not None}
     if args.machines:
         changes["machines"] = tuple(args.machines)
+    if args.chip:
+        changes["chip_units"] = tuple(args.chip)
     if args.models or args.batches:
         models = args.models or list(dict.fromkeys(w.model for w in spec.workloads))
         batches = args.batches or list(dict.fromkeys(w.batch for w in spec.workloads))

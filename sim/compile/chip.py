@@ -104,6 +104,12 @@ class ChipProgram:
     def predict(self, config):
         return predict_chip(config, *self.commands)
 
+    def isolated_cycles(self, config):
+        """``(tile, unit)``: the cycles of each engine's ops run one at a time, alone
+        (the tile model, exact on single programs)."""
+        return (sum(p.predict(config).cycles for p in self.programs[0]),
+                sum(p.predict(self.unit_config).cycles for p in self.programs[1]))
+
 
 def _split(names):
     """``(before, after)``: the ops of a layer before and after its attention."""

@@ -362,20 +362,30 @@ def predict_chip(config, tile_commands, unit_commands):
         The engines deadlock on each other's tokens.
     """
     unit_config = config.attention_unit_tile()
-    waits = [sum(1 for op, deps, _ in commands if op in ("LOAD", Opcode.LOAD) and "peer" in deps)
-             for commands in (tile_commands, unit_commands)]
-    tile_in, unit_in = [0] * waits[0], [0] * waits[1]
-    for _ in range(2 * (sum(waits) + 1)):
+
+    def count(commands, opcode):
+        return sum(1 for op, deps, _ in commands
+                   if getattr(op, "name", op) == opcode and "peer" in deps)
+
+    tile_waits, unit_waits = count(tile_commands, "LOAD"), count(unit_commands, "LOAD")
+    tile_pushes, unit_pushes = count(tile_commands, "STORE"), count(unit_commands, "STORE")
+    if (tile_pushes, unit_pushes) != (unit_waits, tile_waits):
+        raise ValueError(f"the engines' peer tokens do not match: the tile pushes "
+                         f"{tile_pushes} and the unit waits for {unit_waits}; the unit "
+                         f"pushes {unit_pushes} and the tile waits for {tile_waits}")
+    # Gauss-Seidel: each engine is predicted with the other's latest peer times, from
+    # none waited for; a push precedes the waits that follow from it, so this settles in
+    # as many rounds as the tokens cross the engines.
+    tile_in, unit_in = [0] * tile_waits, None
+    for _ in range(2 * (tile_waits + unit_waits + 1)):
         tile = predict_program(config, tile_commands, tile_in)
-        unit = predict_program(unit_config, unit_commands, unit_in)
-        if len(tile.peer_out) != waits[1] or len(unit.peer_out) != waits[0]:
-            raise ValueError(f"the engines' peer tokens do not match: the tile pushes "
-                             f"{len(tile.peer_out)} and the unit waits for {waits[1]}; "
-                             f"the unit pushes {len(unit.peer_out)} and the tile waits "
-                             f"for {waits[0]}")
-        if list(unit.peer_out) == tile_in and list(tile.peer_out) == unit_in:
+        if list(tile.peer_out) == unit_in:
             return ChipPrediction(tile, unit)
-        tile_in, unit_in = list(unit.peer_out), list(tile.peer_out)
+        unit_in = list(tile.peer_out)
+        unit = predict_program(unit_config, unit_commands, unit_in)
+        if list(unit.peer_out) == tile_in:
+            return ChipPrediction(tile, unit)
+        tile_in = list(unit.peer_out)
     raise ValueError("the engines deadlock: their peer tokens never settle")
 
 

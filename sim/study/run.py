@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...analysis.comparison import LayerMeasurement
+from ...analysis.comparison import ChipLayerMeasurement, LayerMeasurement
 from ...analysis.extrapolation import Derates, layer_time_rows
 from ...analysis.study_report import write_study
 from ...analysis.sensitivity import sensitivity
@@ -30,10 +30,11 @@ from ...analysis.verdict import write_verdict
 from ..compile.layer import compile_layer
 from ..run import flow
 from ..run.simulators import simulator_version
+from .chip import SUBBATCHES, compile_chip
 from .measure import measurement, run_scaled
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError
-from .verdict import compile_proxies, run_verdict
+from .verdict import compile_proxies, run_verdict, unit_chip
 
 __all__ = ["run_study", "default_out_dir"]
 
@@ -110,6 +111,42 @@ def _layer_measurements(layers, runs, layer_runs):
                                           for op in layer.scaled),
             layer_cycles_model=run.prediction.cycles,
             load_wait_store=run.counters.load_wait_store, exact=run.exact))
+    return out
+
+
+def _chip_batches(spec, layers):
+    """``{("chip", unit): (config, {(workload label, sub-batches): ChipProgram})}`` for
+    every unit of ``spec.chip_units``; two sub-batches where the batch splits."""
+    out = {}
+    # Two sub-batches hold every op of the tile twice, each with its weights.
+    doubled = spec.config.replace(dram_depth=2 * spec.config.dram_depth,
+                                  program_depth=2 * spec.config.program_depth)
+    for kind in spec.chip_units:
+        config, compiled = unit_chip(doubled, kind, spec.dtype), {}
+        out[("chip", kind)] = (config, {
+            (layer.workload.label, parts): compile_chip(config, layer, parts, compiled)
+            for layer in layers for parts in SUBBATCHES
+            if parts == 1 or layer.workload.batch >= parts})
+    return out
+
+
+def _chip_measurements(batches, all_runs):
+    """Each chip layer's run against the sums and the verdict's composition."""
+    out = []
+    for name, (config, programs) in batches.items():
+        for (label, parts), program in programs.items():
+            run = all_runs[name][(label, parts)]
+            tile, unit = program.isolated_cycles(config)
+            c = run.counters
+            out.append(ChipLayerMeasurement(
+                workload=label, unit=name[1], subbatches=parts,
+                layer_cycles_measured=c.cycles, layer_cycles_isolated_sum=tile + unit,
+                layer_cycles_model=run.prediction.cycles,
+                layer_cycles_analytic=tile + unit if parts == 1 else max(tile, unit),
+                tile_cycles=c.tile.cycles, unit_cycles=c.unit.cycles,
+                tile_wait_peer=c.tile.load_wait_peer, unit_wait_peer=c.unit.load_wait_peer,
+                tile_channel_wait=c.tile.dram_wait, unit_channel_wait=c.unit.dram_wait,
+                exact=run.exact))
     return out
 
 
@@ -212,7 +249,9 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
                          f"(--no-verdict skips the verdict)") from None
     # Only the unit engines run on the RTL beside the tile (rooftile.sim.study.verdict),
     # all configurations at once.
-    batches = {"study": (spec.config, programs), "layers": (spec.config, layer_programs)}
+    chip_batches = _chip_batches(spec, layers)
+    batches = {"study": (spec.config, programs), "layers": (spec.config, layer_programs),
+               **chip_batches}
     batches.update({name: (config, proxy_programs[name])
                     for name, config in proxy_configs.items() if name[0] == "unit"})
     configs = {config.digest: config for config, _ in batches.values()}
@@ -229,7 +268,8 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
 
     measurements = _measurements(spec, layers, runs)
     layer_measurements = _layer_measurements(layers, runs, all_runs["layers"])
-    bad = [m for m in measurements + layer_measurements if not m.exact]
+    chip_measurements = _chip_measurements(chip_batches, all_runs)
+    bad = [m for m in measurements + layer_measurements + chip_measurements if not m.exact]
     provenance = _provenance(spec)
     # Seconds building, simulating (simulator starts, in parallel) and in total; the
     # rest is Python (lowering, compiling, the model, analysis and reports).
@@ -256,7 +296,7 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:
         paths.update(write_study(out_dir, measurements, provenance, extra,
-                                 layer_measurements))
+                                 layer_measurements, chip_measurements))
         if verdict:
             report = paths["report"]
             # The report opens with the answer.

@@ -6,7 +6,7 @@ import tomllib
 from fractions import Fraction
 from pathlib import Path
 
-from ...analysis.cost import MACHINES
+from ...analysis.cost import MACHINES, UNITS
 from ...analysis.hardware import get_hardware
 from ...analysis.models import MODELS
 from ...analysis.ops import MLA_EXECUTION_ORDERS
@@ -14,12 +14,14 @@ from ...hdl.errors import InputError, one_of
 from ...hdl.params import AttentionUnit, TileConfig
 from ..run.simulators import SIMULATORS
 
-__all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "balanced_tile",
+__all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "CHIP_UNITS", "balanced_tile",
            "default_spec", "load_spec"]
 
 #: The forms MLA's attention can be simulated in: its execution orders (the accounting
 #: forms of ``analysis.ops.MLA_FORMS`` are roofline bookkeeping of the absorbed order).
 MLA_FORMS = MLA_EXECUTION_ORDERS
+#: The units a chip can put beside the tile: those that run the attention.
+CHIP_UNITS = tuple(kind for kind, design in UNITS.items() if design.runs == "attention")
 
 
 class StudyError(InputError):
@@ -86,6 +88,9 @@ class StudySpec:
     seed : int
         Seeds the operands and the MoE routing sample.
     simulator : str
+    chip_units : tuple of str
+        Attention units (:data:`CHIP_UNITS`) co-simulated beside the tile on the chip,
+        every layer with one batch and two interleaved sub-batches; none by default.
     """
     config: TileConfig
     workloads: tuple
@@ -104,6 +109,7 @@ class StudySpec:
     max_instances: int = 2
     seed: int = 0
     simulator: str = "verilator"
+    chip_units: tuple = ()
 
     def __post_init__(self):
         if not self.workloads:
@@ -128,6 +134,10 @@ class StudySpec:
         if self.attention not in MLA_FORMS:
             raise StudyError(f"attention must be one of {', '.join(MLA_FORMS)}, "
                              f"got {self.attention!r}")
+        for kind in self.chip_units:
+            if kind not in CHIP_UNITS:
+                raise StudyError(f"chip unit must be one of {', '.join(CHIP_UNITS)} (the "
+                                 f"units that run attention), got {kind!r}")
         for name in ("context", "ep_devices", "max_context", "max_width", "max_head_dim",
                      "max_instances"):
             value = getattr(self, name)
@@ -139,6 +149,7 @@ class StudySpec:
         d["config"] = self.config.to_json()
         d["workloads"] = [dataclasses.asdict(w) for w in self.workloads]
         d["machines"] = list(self.machines)
+        d["chip_units"] = list(self.chip_units)
         return d
 
 
@@ -161,7 +172,7 @@ def default_spec(**changes):
 _STUDY_KEYS = {"models": [str], "batches": [int], "machines": [str], "context": int,
                "dtype": str, "ep_devices": int, "attention": str, "max_context": int,
                "max_width": int, "max_head_dim": int, "max_instances": int, "seed": int,
-               "simulator": str}
+               "simulator": str, "chip_units": [str]}
 _TYPE_NAMES = {str: "a string", int: "an integer"}
 
 
@@ -242,4 +253,6 @@ def load_spec(path, **overrides):
     batches = study.pop("batches", DEFAULT_BATCHES)
     study.update(overrides)
     workloads = tuple(Workload(m, b) for m in models for b in batches)
+    if "chip_units" in study:
+        study["chip_units"] = tuple(study["chip_units"])
     return StudySpec(config=config, workloads=workloads, **study)

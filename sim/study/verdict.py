@@ -18,7 +18,7 @@ from ...hdl.params import MAX_RATE_DENOMINATOR, AttentionUnit
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError, Workload
 
-__all__ = ["proxies", "compile_proxies", "run_verdict"]
+__all__ = ["unit_chip", "proxies", "compile_proxies", "run_verdict"]
 
 #: The RTL attention unit preset that builds each placement's engine.
 _ENGINE_KIND = {"logic-die": "logic-die", "bank": "bank-level"}
@@ -27,14 +27,22 @@ _ENGINE_KIND = {"logic-die": "logic-die", "bank": "bank-level"}
 #: Instruction memory of a unit engine: a one-lane engine needs about 214k instructions
 #: for the default study's absorbed MLA (two instances of 128 queries over 512 keys).
 _ENGINE_PROGRAM_DEPTH = 1 << 18
+#: DRAM of a unit engine: on the chip its lower half holds the KV cache (the default
+#: study's one-lane engine needs 65,728 words for Llama-2-7B's two instances).
+_ENGINE_DRAM_DEPTH = 1 << 18
 
 
-def _unit_engine(config, design, dtype):
+def unit_chip(config, kind, dtype):
+    """``config`` with unit ``kind`` (a key of :data:`~rooftile.analysis.cost.UNITS`)
+    beside it, as the verdict prices it: its engine is
+    ``unit_chip(...).attention_unit_tile()`` and the pair a
+    :class:`~rooftile.hdl.chip.Chip`."""
+    design = UNITS[kind]
     unit = AttentionUnit(_ENGINE_KIND[design.placement],
                          bandwidth_multiple=Fraction(design.bandwidth_multiple),
                          ops_per_byte=Fraction(design.ops_per_byte(dtype)),
-                         program_depth=_ENGINE_PROGRAM_DEPTH)
-    return config.replace(attention_unit=unit).attention_unit_tile()
+                         program_depth=_ENGINE_PROGRAM_DEPTH, dram_depth=_ENGINE_DRAM_DEPTH)
+    return config.replace(attention_unit=unit)
 
 
 def proxies(spec):
@@ -48,8 +56,8 @@ def proxies(spec):
             bandwidth = Fraction(spec.config.dram_bytes_per_cycle / Fraction(ratio))
             out[("tile", ratio)] = (spec.config if ratio == 1 else spec.config.replace(
                 dram_bytes_per_cycle=bandwidth.limit_denominator(MAX_RATE_DENOMINATOR)))
-    for kind, design in UNITS.items():
-        out[("unit", kind)] = _unit_engine(spec.config, design, spec.dtype)
+    for kind in UNITS:
+        out[("unit", kind)] = unit_chip(spec.config, kind, spec.dtype).attention_unit_tile()
     return out
 
 
