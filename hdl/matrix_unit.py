@@ -214,6 +214,11 @@ class WeightStationaryUnit(MatrixUnit):
     for the next one's weights (``drain_stall`` counts those cycles, and the first
     block's load). Result rows reach the accumulator one per cycle, a fixed
     :attr:`result_latency` after their step.
+
+    ``step`` counts the cycles the array holds a block: its steps and the weight loads
+    no step hides. So useful MACs per ``step`` cycle is this dataflow's mapping
+    efficiency: a block of ``M`` rows takes ``max(M, rows)`` cycles, and a one-row
+    GEMV fills ``1 / rows`` of the array, as it does output-stationary.
     """
 
     @property
@@ -274,7 +279,7 @@ class WeightStationaryUnit(MatrixUnit):
             self.sp_b.en.eq(w_issue),
             self.sp_a.addr.eq(streaming.a_addr + i),
             self.sp_a.en.eq(streaming_valid),
-            self.step.eq(streaming_valid),
+            self.step.eq(streaming_valid | loading_valid),
             self.block_fed.eq(s_last),
             self.useful_macs.eq(Mux(streaming_valid,
                                     streaming.rows_used * streaming.cols_used, 0)),

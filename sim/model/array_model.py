@@ -11,7 +11,7 @@ FIRST_TAKE = 2
 
 def predict_cycles(config, steps):
     """The harness's counters for blocks of ``steps`` steps each: cycles from ``start``
-    to ``done``, and one busy array cycle per step (no DRAM, no vector unit).
+    to ``done``, and the busy array cycles (no DRAM, no vector unit).
 
     The blocks run back to back as :func:`~rooftile.sim.model.tile_model.block_timing`
     times them (the harness always has the next command ready); ``done`` follows the
@@ -20,8 +20,9 @@ def predict_cycles(config, steps):
     if not steps:
         return Prediction(cycles=2, array_busy=0, bytes_read=0, bytes_written=0,
                           vector_busy=0)
-    take, last = FIRST_TAKE, None
+    take, last, array_busy = FIRST_TAKE, None, 0
     for count in steps:
-        last, take, written = block_timing(config, take, count, last)
-    return Prediction(cycles=written + 1, array_busy=sum(steps), bytes_read=0,
+        last, take, written, busy = block_timing(config, take, count, last)
+        array_busy += busy
+    return Prediction(cycles=written + 1, array_busy=array_busy, bytes_read=0,
                       bytes_written=0, vector_busy=0)

@@ -190,8 +190,10 @@ class _Channel:
 
 def block_timing(config, take, steps, last_step):
     """When one EXEC block runs on the matrix unit of ``config.dataflow``, as
-    ``(last, free, written)``: the cycle of its last step, the cycle the unit takes the
-    next block, and the cycle its last result row is written to the accumulator.
+    ``(last, free, written, busy)``: the cycle of its last step, the cycle the unit
+    takes the next block, the cycle its last result row is written to the accumulator,
+    and the busy array cycles it adds (its steps; weight-stationary: also its weight
+    load's cycles that no earlier block's steps hide).
 
     ``take`` is the cycle the unit takes the block, ``last_step`` the previous block's
     last step (None for the first).
@@ -211,11 +213,12 @@ def block_timing(config, take, steps, last_step):
         if last_step is not None:
             start = max(start, last_step)
         last = start + steps
-        return last, start, last + config.rows + config.cols + 1
+        busy = last - (take if last_step is None else max(take, last_step))
+        return last, start, last + config.rows + config.cols + 1, busy
     last = take + steps
     if last_step is not None:
         last = max(last, last_step + config.drain_interval)
-    return last, last, last + 2 * config.rows + config.cols
+    return last, last, last + 2 * config.rows + config.cols, steps
 
 
 def predict_program(config, commands):
@@ -327,9 +330,10 @@ def predict_program(config, commands):
             finish = max(finish, done)
         elif opcode is Opcode.EXEC:
             steps = args["steps"]
-            last, free[opcode], written = block_timing(config, take, steps, last_step)
+            last, free[opcode], written, busy = block_timing(config, take, steps,
+                                                             last_step)
             last_step = last
-            array_busy += steps
+            array_busy += busy
             last_written = max(last_written, written)
             if "push_prev" in deps:
                 pushes[push_prev].append(last + 1)
