@@ -110,6 +110,19 @@ def test_attention_runs_bit_exactly():
     assert counters.vector_busy > 0
 
 
+@pytest.mark.parametrize("cols", [2, 3])
+def test_weight_stationary_attention_runs_bit_exactly_and_cycle_exactly(cols):
+    """Scores streaming keys through stationary queries, context streaming value
+    dimensions through stationary probabilities; shared values (MLA) on 2x2."""
+    config = CONFIG.replace(cols=cols, dataflow="weight_stationary")
+    shape = AttentionShape(1, 3, 6, 5, 3, shared_values=cols == 2)
+    program = compile_attention(config, shape)
+    counters = check_program(config, program,
+                             program.random_operands(config, np.random.default_rng(19)))
+    assert counters.cycles == program.predict(config).cycles
+    assert counters.useful_macs * 2 == shape.flop
+
+
 def test_ports_are_what_the_testbenches_bind():
     text = verilog.convert(Tile(CONFIG), name="tile", emit_src=False)
     header = text[text.index("module tile("):text.index(");")]
