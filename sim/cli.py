@@ -179,6 +179,9 @@ def add_study_arguments(parser):
     tile.add_argument("--cols", type=_positive, metavar="C", help="array columns (default: 8)")
     tile.add_argument("--dataflow", choices=DATAFLOWS,
                       help="which operand stays in the array (default: output_stationary)")
+    tile.add_argument("--compare-dataflows", action="store_true", default=None,
+                      help="also run every scaled op with the other dataflow and report "
+                           "them side by side (dataflows.png and a table)")
     tile.add_argument("--balanced-to", choices=sorted(HARDWARE), metavar="HW",
                       help="machine whose ridge point the tile matches (default: h100)")
     parser.add_argument("--simulator", choices=SIMULATORS,
@@ -201,7 +204,8 @@ def study_spec(args):
     from .study.spec import Workload, balanced_tile, default_spec, load_spec
     spec = load_spec(args.config) if args.config else default_spec()
     changes = {name: getattr(args, name) for name in
-               ("context", "ep_devices", "attention", "seed", "simulator")
+               ("context", "ep_devices", "attention", "seed", "simulator",
+                "compare_dataflows")
                if getattr(args, name) is not None}
     if args.machines:
         changes["machines"] = tuple(args.machines)
