@@ -271,7 +271,9 @@ def _ws_panel(config, m, k, nb, half, region_rows, align):
         raise ValueError(f"weight_stationary needs acc_depth // 2 >= {align} rows (a DRAM "
                          f"word of entries), got acc_depth={config.acc_depth}")
     span = _ceil_div(pm, align) * align
-    nt = max(1, min(nb, region_rows // pm))
+    # As many column blocks as the accumulator region holds, each with at least one
+    # k-tile step of weights in half a scratchpad.
+    nt = max(1, min(nb, region_rows // pm, half // (_ceil_div(min(k, step), align) * align)))
     # The k-tile's A rows (k_tile / rows blocks of `span` entries) and B rows (`nt`
     # blocks of k_tile entries) fit half a scratchpad each; at least MIN_K_TILES k-tiles
     # where K allows, so loads overlap compute.

@@ -12,8 +12,8 @@ from rooftile.sim.compile.gemm import compile_gemm
 from test_gemm import CONFIGS, SHAPES, run_gemms
 
 WS_CONFIG = CONFIGS[1].replace(dataflow="weight_stationary")
-# Besides the output-stationary shapes: N of 1, M above a panel, K = 1 with many rows.
-WS_SHAPES = SHAPES + [(13, 5, 1), (40, 9, 7), (2, 64, 40)]
+# Besides the output-stationary shapes: N of 1, M above a panel, a wide decode GEMV.
+WS_SHAPES = SHAPES + [(13, 5, 1), (40, 9, 7), (2, 64, 40), (1, 64, 64)]
 
 
 def expected_traffic(config, m, k, n, panel):
