@@ -1,12 +1,12 @@
-"""An R x C output-stationary systolic array: a grid of processing elements."""
+"""R x C systolic arrays: grids of processing elements, one per dataflow."""
 
 from amaranth.hdl import Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import Control, ProcessingElement, ResultLayout
+from .pe import Control, ProcessingElement, ResultLayout, WeightLayout, WeightStationaryPE
 
-__all__ = ["SystolicArray"]
+__all__ = ["SystolicArray", "WeightStationaryArray"]
 
 
 class SystolicArray(wiring.Component):
@@ -55,4 +55,57 @@ class SystolicArray(wiring.Component):
                     m.d.comb += pe.b_in.eq(grid[i - 1][j].b_out)
                 if i + 1 < rows:
                     m.d.comb += pe.result_in.eq(grid[i + 1][j].result_out)
+        return m
+
+
+class WeightStationaryArray(wiring.Component):
+    """Grid of :class:`WeightStationaryPE`: activations move right, weights and partial
+    sums move down.
+
+    Inputs must already be skewed: row ``i``'s activation (and its ``swap``) ``i``
+    cycles late, column ``j``'s weights ``j`` cycles late. A weight tagged for row
+    ``r`` entering column ``j`` at cycle ``t`` lands at ``t + r``; an activation row
+    entering row 0 at cycle ``t`` leaves column ``j``'s sum at the bottom edge at
+    ``t + rows + j``.
+
+    Members
+    -------
+    a_in : ArrayLayout(signed(data_width), rows)
+    swap_in : ArrayLayout(1, rows)
+    w_in : ArrayLayout(WeightLayout(data_width, rows), cols)
+    psum_out : ArrayLayout(signed(acc_width), cols)
+    """
+
+    def __init__(self, config):
+        self._config = config
+        operand = signed(config.data_width)
+        super().__init__({
+            "a_in": In(data.ArrayLayout(operand, config.rows)),
+            "swap_in": In(data.ArrayLayout(1, config.rows)),
+            "w_in": In(data.ArrayLayout(WeightLayout(config.data_width, config.rows),
+                                        config.cols)),
+            "psum_out": Out(data.ArrayLayout(signed(config.acc_width), config.cols)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        grid = [[WeightStationaryPE(cfg.data_width, cfg.acc_width, cfg.rows, i)
+                 for _ in range(cfg.cols)] for i in range(cfg.rows)]
+        for i in range(cfg.rows):
+            for j in range(cfg.cols):
+                pe = grid[i][j]
+                m.submodules[f"pe_{i}_{j}"] = pe
+                if j == 0:
+                    m.d.comb += [pe.a_in.eq(self.a_in[i]), pe.swap_in.eq(self.swap_in[i])]
+                else:
+                    left = grid[i][j - 1]
+                    m.d.comb += [pe.a_in.eq(left.a_out), pe.swap_in.eq(left.swap_out)]
+                if i == 0:
+                    m.d.comb += pe.w_in.eq(self.w_in[j])   # psum_in stays zero
+                else:
+                    above = grid[i - 1][j]
+                    m.d.comb += [pe.w_in.eq(above.w_out), pe.psum_in.eq(above.psum_out)]
+                if i == cfg.rows - 1:
+                    m.d.comb += self.psum_out[j].eq(pe.psum_out)
         return m

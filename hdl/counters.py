@@ -23,9 +23,9 @@ COUNTER_WIDTH = 48
 #: Performance counters of the tile, in the order of its ``counters`` port's lanes.
 COUNTERS = (
     "cycles",                # start to done
-    "array_busy",            # a reduction step entered the array
+    "array_busy",            # a reduction step entered the array (WS: or weights loaded)
     "useful_macs",           # MACs on real (unpadded) data
-    "drain_stalls",          # execute held a block back for the result chain
+    "drain_stalls",          # a block held back: OS for the result chain, WS for weights
     "dma_busy",              # a DRAM request was accepted or a read was in flight
     "bytes_read",            # DRAM bytes read by loads
     "bytes_written",         # DRAM bytes written by stores

@@ -14,7 +14,8 @@ class ExecuteUnit(wiring.Component):
     """Dispatches EXEC and SOFTMAX instructions in program order, one at a time.
 
     A block's operand buffers are free once its last step is read (``block_fed``: its
-    ``push_prev`` token goes to load); its results are ready once its last row is
+    ``push_prev`` token goes to load; a weight-stationary unit takes the next block
+    before that, to load its weights, so these flags wait in a queue too); its results are ready once its last row is
     written (``block_written``: its ``push_next`` token goes to store), which may be
     several blocks later, so the ``push_next`` flags of blocks in flight wait in a
     queue as deep as the matrix unit's. A softmax waits until every earlier block is
@@ -79,10 +80,16 @@ class ExecuteUnit(wiring.Component):
         # push_next of each block between the matrix unit's feeder and its writer.
         m.submodules.written_pushes = written_pushes = fifo.SyncFIFO(
             width=1, depth=self._blocks_in_flight + 1)
+        # push_prev of each block handed over and not yet fed: one for an output-
+        # stationary unit, two for a weight-stationary one (a block streams while the
+        # next one's weights load), and the block handed over in the cycle the
+        # streaming one is fed (the FIFO's level drops only a cycle later).
+        m.submodules.fed_pushes = fed_pushes = fifo.SyncFIFO(width=1, depth=3)
         is_softmax = head.opcode == Opcode.SOFTMAX
         ready_to_issue = self.instr.valid & tokens_ok & ~softmax_pending
         m.d.comb += [
-            self.block.valid.eq(ready_to_issue & ~is_softmax & written_pushes.w_rdy),
+            self.block.valid.eq(ready_to_issue & ~is_softmax & written_pushes.w_rdy &
+                                fed_pushes.w_rdy),
             self.block.payload.eq(head.args.exec),
             self.softmax.valid.eq(ready_to_issue & is_softmax & self.matrix_idle &
                                   ~written_pushes.r_rdy),
@@ -96,14 +103,14 @@ class ExecuteUnit(wiring.Component):
                          softmax_push.next.eq(deps.push_next)]
         with m.Elif(self.softmax_done):
             m.d.sync += softmax_pending.eq(0)
-        feeding_push = Signal()      # push_prev of the block being fed
-        with m.If(block_go):
-            m.d.sync += feeding_push.eq(deps.push_prev)
         m.d.comb += [
             self.instr.ready.eq(take),
             self.from_prev.ready.eq(take & deps.pop_prev),
             self.from_next.ready.eq(take & deps.pop_next),
-            self.to_prev.valid.eq((self.block_fed & feeding_push) |
+            fed_pushes.w_en.eq(block_go),
+            fed_pushes.w_data.eq(deps.push_prev),
+            fed_pushes.r_en.eq(self.block_fed),
+            self.to_prev.valid.eq((self.block_fed & fed_pushes.r_data) |
                                   (self.softmax_done & softmax_push.prev)),
             written_pushes.w_en.eq(block_go),
             written_pushes.w_data.eq(deps.push_next),

@@ -80,10 +80,20 @@ def LoadArgs(config):
 
 
 def ExecCommand(config):
-    """One output block: ``acc[acc_addr + i, j] (+)= sum_k spA[a_addr + k][i] * spB[b_addr + k][j]``.
+    """One block on the systolic array; its meaning follows ``TileConfig.dataflow``.
 
-    ``rows_used`` / ``cols_used`` say how much of the block is real data (edge blocks and
-    one-row GEMVs use part of the array); they feed the useful-MAC counter only.
+    - output-stationary: ``steps`` reduction steps,
+      ``acc[acc_addr + i, j] (+)= sum_k spA[a_addr + k][i] * spB[b_addr + k][j]``
+      (``i < rows``, ``j < cols``); ``rows_used`` / ``cols_used`` are the rows of A and
+      columns of B that are real data;
+    - weight-stationary: ``rows`` weight rows ``spB[b_addr + k]`` stay in the array while
+      ``steps`` activation rows stream,
+      ``acc[acc_addr + i, j] (+)= sum_k spA[a_addr + i][k] * spB[b_addr + k][j]``
+      (``i < steps``, ``k < rows``); ``rows_used`` / ``cols_used`` are the reduction rows
+      and columns of B that are real data.
+
+    ``rows_used`` / ``cols_used`` feed the useful-MAC counter only (edge blocks and
+    one-row GEMVs use part of the array): ``rows_used * cols_used`` per step.
     """
     sp_bits = ceil_log2(config.sp_depth)
     return data.StructLayout({

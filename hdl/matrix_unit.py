@@ -1,17 +1,19 @@
-"""The execute datapath: scratchpad reads -> skew -> systolic array -> de-skew -> accumulator."""
+"""The execute datapath: scratchpad reads -> skew -> systolic array -> de-skew -> accumulator,
+one matrix unit per dataflow (chosen by :attr:`TileConfig.dataflow`)."""
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .array import SystolicArray
+from .array import SystolicArray, WeightStationaryArray
 from .isa import ExecCommand
-from .pe import Control, ResultLayout
+from .pe import Control, ResultLayout, WeightLayout
 from .scratchpad import Scratchpad
 from .skew import Skew
 
-__all__ = ["operand_row", "acc_row", "MatrixUnit", "add_matrix_unit"]
+__all__ = ["operand_row", "acc_row", "MatrixUnit", "WeightStationaryUnit", "MATRIX_UNITS",
+           "add_matrix_unit"]
 
 
 def operand_row(config, lanes):
@@ -143,56 +145,195 @@ class MatrixUnit(wiring.Component):
                      deskew.i.eq(array.result_out)]
 
         # --- Writer: rows arrive de-skewed, one every two cycles, row 0 first.
-        head = Signal(layout)
-        m.d.comb += head.eq(pending.r_data)
-        row = Signal(range(cfg.rows))
-        arriving = Signal()
-        m.d.comb += [
-            arriving.eq(deskew.o[0].valid),
-            self.acc_read.addr.eq(head.acc_addr + row),
-            self.acc_read.en.eq(arriving),
-        ]
-        with m.If(arriving):
-            with m.If(row == cfg.rows - 1):
-                m.d.sync += row.eq(0)
-                m.d.comb += pending.r_en.eq(1)
-            with m.Else():
-                m.d.sync += row.eq(row + 1)
-        # The read-modify-write completes a cycle later, when the old row is out.
-        write = Signal()
-        write_addr = Signal.like(self.acc_write.addr)
-        write_accumulate = Signal()
-        write_last = Signal()
-        values = Signal(acc_row(cfg))
-        m.d.sync += [
-            write.eq(arriving),
-            write_addr.eq(self.acc_read.addr),
-            write_accumulate.eq(head.accumulate),
-            write_last.eq(arriving & (row == cfg.rows - 1)),
-        ]
-        m.d.sync += [values[j].eq(deskew.o[j].value) for j in range(cfg.cols)]
-        m.d.comb += [
-            self.acc_write.en.eq(write),
-            self.acc_write.addr.eq(write_addr),
-            self.block_written.eq(write_last),
-        ]
-        for j in range(cfg.cols):
-            with m.If(write_accumulate):
-                m.d.comb += self.acc_write.data[j].eq(self.acc_read.data[j] + values[j])
-            with m.Else():
-                m.d.comb += self.acc_write.data[j].eq(values[j])
-
+        write = _accumulator_writer(m, self, pending, deskew.o[0].valid, cfg.rows,
+                                    [lane.value for lane in deskew.o])
         m.d.comb += self.idle.eq(~busy & ~pending.r_rdy & ~write)
         return m
 
 
+def _accumulator_writer(m, unit, pending, arriving, rows, lanes):
+    """The read-modify-write of arriving result rows into ``unit``'s accumulator ports:
+    ``lanes`` (one value per column) are a row of the block at the head of ``pending``
+    in a cycle with ``arriving`` set; rows come in order and a block has ``rows`` of
+    them (an int; None: the head's ``steps``). Pops the head with its last row and
+    sets ``block_written`` when that row is written; returns the signal of a write in
+    this cycle."""
+    cfg = unit._config
+    head = Signal(ExecCommand(cfg))
+    m.d.comb += head.eq(pending.r_data)
+    row = Signal(range(cfg.sp_depth) if rows is None else range(rows))
+    last = Signal()
+    m.d.comb += [
+        last.eq(row == (head.steps if rows is None else rows) - 1),
+        unit.acc_read.addr.eq(head.acc_addr + row),
+        unit.acc_read.en.eq(arriving),
+    ]
+    with m.If(arriving):
+        with m.If(last):
+            m.d.sync += row.eq(0)
+            m.d.comb += pending.r_en.eq(1)
+        with m.Else():
+            m.d.sync += row.eq(row + 1)
+    # The read-modify-write completes a cycle later, when the old row is out.
+    write = Signal()
+    write_addr = Signal.like(unit.acc_write.addr)
+    write_accumulate = Signal()
+    write_last = Signal()
+    values = Signal(acc_row(cfg))
+    m.d.sync += [
+        write.eq(arriving),
+        write_addr.eq(unit.acc_read.addr),
+        write_accumulate.eq(head.accumulate),
+        write_last.eq(arriving & last),
+    ]
+    m.d.sync += [values[j].eq(lanes[j]) for j in range(cfg.cols)]
+    m.d.comb += [
+        unit.acc_write.en.eq(write),
+        unit.acc_write.addr.eq(write_addr),
+        unit.block_written.eq(write_last),
+    ]
+    for j in range(cfg.cols):
+        with m.If(write_accumulate):
+            m.d.comb += unit.acc_write.data[j].eq(unit.acc_read.data[j] + values[j])
+        with m.Else():
+            m.d.comb += unit.acc_write.data[j].eq(values[j])
+    return write
+
+
+class WeightStationaryUnit(MatrixUnit):
+    """Runs :func:`ExecCommand` blocks back to back on a :class:`WeightStationaryArray`.
+
+    Same ports and contract as :class:`MatrixUnit` (so the execute unit, the tile and
+    the tokens serve both dataflows); a block means (see :func:`ExecCommand`): load
+    the weights ``spB[b_addr + r]``, ``r < rows``, into the array's shadow registers,
+    one entry per cycle, then stream ``steps`` activation rows ``spA[a_addr + i]``
+    through it, one per cycle, each leaving one accumulator row ``acc_addr + i``.
+
+    The weights of the next block load while the current block streams, so blocks
+    run back to back when each streams at least ``rows`` steps; a shorter block waits
+    for the next one's weights (``drain_stall`` counts those cycles, and the first
+    block's load). Result rows reach the accumulator one per cycle, a fixed
+    :attr:`result_latency` after their step.
+
+    ``step`` counts the cycles the array holds a block: its steps and the weight loads
+    no step hides. So useful MACs per ``step`` cycle is this dataflow's mapping
+    efficiency: a block of ``M`` rows takes ``max(M, rows)`` cycles, and a one-row
+    GEMV fills ``1 / rows`` of the array, as it does output-stationary.
+    """
+
+    @property
+    def result_latency(self):
+        """Cycles from an activation row's scratchpad read to its result row's arrival
+        at the accumulator: the read, the skew into the array, down the column
+        (``rows``) and along the row (``cols``), and the de-skew."""
+        return self._config.rows + self._config.cols
+
+    @property
+    def blocks_in_flight(self):
+        """Descriptors between acceptance and the accumulator write: the block whose
+        weights load, the one streaming, and those whose rows are still in the
+        array; blocks start at least ``rows`` cycles apart."""
+        cfg = self._config
+        return -(-(self.result_latency + 2) // cfg.rows) + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        layout = ExecCommand(cfg)
+
+        m.submodules.array = array = WeightStationaryArray(cfg)
+        lane = data.StructLayout({"a": signed(cfg.data_width), "swap": 1})
+        m.submodules.skew_a = skew_a = Skew(lane, range(cfg.rows))
+        m.submodules.skew_w = skew_w = Skew(WeightLayout(cfg.data_width, cfg.rows),
+                                            range(cfg.cols))
+        m.submodules.deskew = deskew = Skew(signed(cfg.acc_width), reversed(range(cfg.cols)))
+        m.submodules.arrival = arrival = Skew(1, [self.result_latency])
+        m.submodules.pending = pending = fifo.SyncFIFO(
+            width=layout.size, depth=self.blocks_in_flight)
+
+        # --- Weight loader: one weight row per cycle into the shadow registers.
+        loading = Signal(layout)
+        loading_valid = Signal()
+        loaded = Signal()           # all `rows` weight rows read
+        r = Signal(range(cfg.rows))
+        w_issue = Signal()
+        w_last = Signal()
+        # --- Streamer: one activation row per cycle.
+        streaming = Signal(layout)
+        streaming_valid = Signal()
+        i = Signal.like(streaming.steps)
+        s_last = Signal()
+        move = Signal()             # the loaded block starts streaming next cycle
+        take = Signal()
+        m.d.comb += [
+            w_issue.eq(loading_valid & ~loaded),
+            w_last.eq(w_issue & (r == cfg.rows - 1)),
+            s_last.eq(streaming_valid & (i + 1 == streaming.steps)),
+            move.eq(loading_valid & (loaded | w_last) & (~streaming_valid | s_last)),
+            self.cmd.ready.eq((~loading_valid | move) & pending.w_rdy),
+            take.eq(self.cmd.valid & self.cmd.ready),
+            # A zero-step command computes nothing and leaves no results to write.
+            pending.w_en.eq(take & (self.cmd.payload.steps != 0)),
+            pending.w_data.eq(self.cmd.payload),
+            self.sp_b.addr.eq(loading.b_addr + r),
+            self.sp_b.en.eq(w_issue),
+            self.sp_a.addr.eq(streaming.a_addr + i),
+            self.sp_a.en.eq(streaming_valid),
+            self.step.eq(streaming_valid | loading_valid),
+            self.block_fed.eq(s_last),
+            self.useful_macs.eq(Mux(streaming_valid,
+                                    streaming.rows_used * streaming.cols_used, 0)),
+            self.drain_stall.eq(loading_valid & ~streaming_valid),
+        ]
+        with m.If(w_issue):
+            m.d.sync += r.eq(Mux(w_last, 0, r + 1))
+        with m.If(w_last):
+            m.d.sync += loaded.eq(1)
+        with m.If(streaming_valid):
+            m.d.sync += i.eq(i + 1)
+            with m.If(s_last):
+                m.d.sync += streaming_valid.eq(0)
+        # Later assignments win: a block moves on in the cycle the previous one
+        # streams its last step, and a command is taken in the cycle the loader frees.
+        with m.If(move):
+            m.d.sync += [streaming.eq(loading), streaming_valid.eq(1), i.eq(0),
+                         loading_valid.eq(0)]
+        with m.If(take):
+            m.d.sync += [loading.eq(self.cmd.payload), loaded.eq(0),
+                         loading_valid.eq(self.cmd.payload.steps != 0)]
+
+        # Scratchpad reads take one cycle: tags join the data a cycle late.
+        swap = Signal()
+        w_valid = Signal()
+        w_row = Signal.like(r)
+        m.d.sync += [swap.eq(streaming_valid & (i == 0)), w_valid.eq(w_issue), w_row.eq(r)]
+        for row in range(cfg.rows):
+            m.d.comb += [skew_a.i[row].a.eq(self.sp_a.data[row]), skew_a.i[row].swap.eq(swap),
+                         array.a_in[row].eq(skew_a.o[row].a),
+                         array.swap_in[row].eq(skew_a.o[row].swap)]
+        for col in range(cfg.cols):
+            m.d.comb += [skew_w.i[col].valid.eq(w_valid), skew_w.i[col].row.eq(w_row),
+                         skew_w.i[col].value.eq(self.sp_b.data[col])]
+        m.d.comb += [array.w_in.eq(skew_w.o), deskew.i.eq(array.psum_out),
+                     arrival.i[0].eq(streaming_valid)]
+
+        # --- Writer: result rows arrive de-skewed, one per cycle, in step order.
+        write = _accumulator_writer(m, self, pending, arrival.o[0], None, deskew.o)
+        m.d.comb += self.idle.eq(~loading_valid & ~streaming_valid & ~pending.r_rdy & ~write)
+        return m
+
+
+#: The matrix unit of each dataflow of :data:`~rooftile.hdl.params.DATAFLOWS`.
+MATRIX_UNITS = {"output_stationary": MatrixUnit, "weight_stationary": WeightStationaryUnit}
+
+
 def add_matrix_unit(m, config):
-    """Add a :class:`MatrixUnit` wired to new operand scratchpads
+    """Add the matrix unit of ``config.dataflow`` (:data:`MATRIX_UNITS`) wired to new operand scratchpads
     (:class:`~rooftile.hdl.scratchpad.Scratchpad`, a DRAM word of entries per row) and
     accumulator to module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can
     connect host, DMA or store ports to them (the scratchpads' ``write`` and
     ``write_word``, the accumulator's new ports)."""
-    m.submodules.unit = unit = MatrixUnit(config)
+    m.submodules.unit = unit = MATRIX_UNITS[config.dataflow](config)
     m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
                                           config.entries_per_word(config.rows))
     m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,
@@ -201,6 +342,12 @@ def add_matrix_unit(m, config):
                                            init=[])
     wiring.connect(m, unit.sp_a, sp_a.read)
     wiring.connect(m, unit.sp_b, sp_b.read)
-    wiring.connect(m, unit.acc_read, acc.read_port())
-    wiring.connect(m, unit.acc_write, acc.write_port())
+    write = acc.write_port()
+    # Weight-stationary result rows arrive one per cycle, so a row may be read in the
+    # cycle the row before it, the same one, is written (blocks accumulating one-step
+    # blocks into one row, or overlapping rows): the read sees that write. Output-
+    # stationary rows arrive two cycles apart and never need it.
+    transparent = (write,) if config.dataflow == "weight_stationary" else ()
+    wiring.connect(m, unit.acc_read, acc.read_port(transparent_for=transparent))
+    wiring.connect(m, unit.acc_write, write)
     return unit, sp_a, sp_b, acc

@@ -16,9 +16,11 @@ __all__ = ["TileConfig", "AttentionUnit", "DATAFLOWS", "DATA_WIDTHS",
            "ATTENTION_UNIT_PRESETS", "MAX_RATE_DENOMINATOR", "MAX_DRAM_LATENCY", "operand_range",
            "rational"]
 
-#: Dataflows the RTL implements. Weight-stationary is not built yet; naming it gives a
-#: clear error instead of silently running output-stationary.
-DATAFLOWS = ("output_stationary",)
+#: Dataflows the RTL implements: which operand stays in the PEs while the other streams
+#: (:data:`~rooftile.hdl.matrix_unit.MATRIX_UNITS`). Output-stationary keeps an
+#: ``rows x cols`` block of C and streams the reduction; weight-stationary keeps a
+#: ``rows x cols`` block of B (K by N) and streams rows of A.
+DATAFLOWS = ("output_stationary", "weight_stationary")
 DATA_WIDTHS = (8, 16)
 
 
@@ -140,6 +142,8 @@ class TileConfig:
     rows, cols : int
         Systolic array size. Output-stationary: an ``rows x cols`` output block is
         computed per pass, ``rows`` from the A operand, ``cols`` from the B operand.
+        Weight-stationary: ``rows`` reduction steps by ``cols`` columns of B stay in
+        the array while rows of A stream through.
     data_width : int
         Signed operand width in bits (8 or 16).
     acc_width : int
@@ -204,9 +208,7 @@ class TileConfig:
             raise InputError(f"data_width must be one of {DATA_WIDTHS}, "
                              f"got {self.data_width!r}")
         if self.dataflow not in DATAFLOWS:
-            raise InputError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}"
-                             + (" (weight-stationary is not implemented yet)"
-                                if "weight" in str(self.dataflow) else ""))
+            raise InputError(f"dataflow must be one of {DATAFLOWS}, got {self.dataflow!r}")
         worst = self.max_reduction * self.max_product
         if worst > 2 ** (self.acc_width - 1) - 1:
             raise InputError(

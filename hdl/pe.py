@@ -1,10 +1,11 @@
-"""One output-stationary processing element."""
+"""Processing elements: one for each dataflow (:data:`~rooftile.hdl.params.DATAFLOWS`)."""
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Control", "ResultLayout", "ProcessingElement"]
+__all__ = ["Control", "ResultLayout", "ProcessingElement", "WeightLayout",
+           "WeightStationaryPE"]
 
 
 class Control(data.Struct):
@@ -84,5 +85,79 @@ class ProcessingElement(wiring.Component):
             self.b_out.eq(self.b_in),
             self.result_out.eq(result_next),
             acc.eq(acc_next),
+        ]
+        return m
+
+
+def WeightLayout(data_width, rows):
+    """A weight travelling down a column to the PE of array row ``row``, where it
+    lands in the shadow register (``valid`` marks a real load)."""
+    return data.StructLayout({"valid": 1, "row": range(rows), "value": signed(data_width)})
+
+
+class WeightStationaryPE(wiring.Component):
+    """Multiply-accumulate cell of a weight-stationary systolic array.
+
+    The PE holds one weight (``active``) and a shadow register for the next block's,
+    so the next weights load while the current block computes (double buffering, as
+    gemmini's ``propagate`` and the TPU's weight FIFO do). Weights travel down the
+    column tagged with their array row; the PE of that row keeps its own, the others
+    pass it on, so each shadow register is written exactly once per block, whenever
+    its weight passes. Activations enter from the left with ``swap`` set on the first
+    step of a block: that step, and every one after, uses the shadow weight (which
+    becomes the active one). Partial sums come from above and leave below, registered:
+    ``psum_out = psum_in + a_in * weight``, wrapping at ``acc_width`` like the numpy
+    golden model.
+
+    Parameters
+    ----------
+    data_width, acc_width : int
+    rows : int
+        Rows of the array (the width of the weight's row tag).
+    row : int
+        This PE's row: it keeps the weights tagged with it.
+
+    Members
+    -------
+    a_in, a_out : signed(data_width)
+    swap_in, swap_out : 1
+    w_in, w_out : WeightLayout(data_width, rows)
+    psum_in : signed(acc_width)
+        From the PE above (zero in the top row).
+    psum_out : signed(acc_width)
+        To the PE below, or out of the array's bottom edge.
+    """
+
+    def __init__(self, data_width, acc_width, rows, row):
+        self._data_width = data_width
+        self._acc_width = acc_width
+        self._row = row
+        operand, weight = signed(data_width), WeightLayout(data_width, rows)
+        super().__init__({
+            "a_in": In(operand), "swap_in": In(1), "w_in": In(weight),
+            "psum_in": In(signed(self._acc_width)),
+            "a_out": Out(operand), "swap_out": Out(1), "w_out": Out(weight),
+            "psum_out": Out(signed(self._acc_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        active = Signal(signed(self._data_width))
+        shadow = Signal.like(active)
+        # Next state as comb logic, registered below (see ProcessingElement).
+        weight = Signal.like(active)
+        shadow_next = Signal.like(active)
+        m.d.comb += [
+            weight.eq(Mux(self.swap_in, shadow, active)),
+            shadow_next.eq(Mux(self.w_in.valid & (self.w_in.row == self._row),
+                               self.w_in.value, shadow)),
+        ]
+        m.d.sync += [
+            active.eq(weight),
+            shadow.eq(shadow_next),
+            self.a_out.eq(self.a_in),
+            self.swap_out.eq(self.swap_in),
+            self.w_out.eq(self.w_in),
+            self.psum_out.eq(self.psum_in + self.a_in * weight),
         ]
         return m

@@ -8,6 +8,7 @@ simulator runs the job --runs times and the fastest run is reported (the machine
 busy with other work). Builds go to a fresh temporary cache, so build times are cold.
 Run:
     python scripts/bench_tile.py [--sizes 8x8 16x16 2x1 3x1] [--k 4096] [--runs 3]
+                                 [--dataflow output_stationary weight_stationary]
 """
 
 import argparse
@@ -18,16 +19,17 @@ import time
 
 import numpy as np
 
-from rooftile.hdl.params import TileConfig
+from rooftile.hdl.params import DATAFLOWS, TileConfig
 from rooftile.sim.model import golden
 from rooftile.sim.run import flow, plain
 from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.model.tile_model import predict_program
 
 
-def bench_config(rows, cols, k):
+def bench_config(rows, cols, k, dataflow="output_stationary"):
     """A tile with one DRAM word per cycle, large enough for a 16-block-square GEMM."""
-    config = TileConfig(rows=rows, cols=cols, max_reduction=k, sp_depth=2048,
+    config = TileConfig(rows=rows, cols=cols, dataflow=dataflow, max_reduction=k,
+                        sp_depth=2048,
                         acc_depth=512, dram_latency=32, dram_depth=1 << 18,
                         program_depth=1 << 15)
     return config.replace(dram_bytes_per_cycle=config.dram_word_bytes)
@@ -42,8 +44,8 @@ def shape(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not RxC or N") from None
 
 
-def bench(rows, cols, k, simulator, runs):
-    config = bench_config(rows, cols, k)
+def bench(rows, cols, k, simulator, runs, dataflow="output_stationary"):
+    config = bench_config(rows, cols, k, dataflow)
     m, n = 16 * rows, 16 * cols  # 256 output blocks of k steps each: 256 * k array cycles
     rng = np.random.default_rng(0)
     a = rng.integers(-128, 128, (m, k))
@@ -77,7 +79,7 @@ def bench(rows, cols, k, simulator, runs):
     counters, wall = best["cocotb"]["counters"], best["cocotb"]["wall"]
     predicted = predict_program(config, program.commands).cycles
     return {
-        "size": f"{rows}x{cols}", "gemm": f"{m}x{k}x{n}", "build_s": build_s,
+        "size": f"{rows}x{cols}", "dataflow": dataflow, "gemm": f"{m}x{k}x{n}", "build_s": build_s,
         "plain_build_s": plain_build_s,
         "cycles": cycles, "model_error": predicted / cycles - 1,
         "array_busy": counters["array_busy"] / cycles,
@@ -101,23 +103,27 @@ def main(argv=None):
     parser.add_argument("--simulator", default="verilator", metavar="SIM",
                         help="simulator; the plain harness needs verilator "
                              "(default: %(default)s)")
+    parser.add_argument("--dataflow", nargs="+", choices=DATAFLOWS,
+                        default=["output_stationary"], metavar="DATAFLOW",
+                        help="dataflows to run each size in, of "
+                             f"{', '.join(DATAFLOWS)} (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         raise SystemExit("--runs must be >= 1")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["ROOFTILE_CACHE"] = cache
-        print(f"{'tile':>6} {'GEMM':>14} {'build s':>11} {'cycles':>9} {'model':>7} "
+        print(f"{'tile':>6} {'dataflow':>17} {'GEMM':>14} {'build s':>11} {'cycles':>9} {'model':>7} "
               f"{'busy':>5} {'cocotb cyc/s':>12} {'plain cyc/s':>11} {'ratio':>5} "
               f"{'DRAM load':>16} {'readback':>15}", flush=True)
-        for rows, cols in args.sizes:
-            r = bench(rows, cols, args.k, args.simulator, args.runs)
+        for (rows, cols), dataflow in [(s, d) for s in args.sizes for d in args.dataflow]:
+            r = bench(rows, cols, args.k, args.simulator, args.runs, dataflow)
             builds = f"{r['build_s']:.1f}"
             rates = f"{'-':>11} {'-':>5}"
             if r["plain_cycles_per_s"] is not None:
                 builds += f"+{r['plain_build_s']:.1f}"
                 rates = (f"{r['plain_cycles_per_s']:>11.0f} "
                          f"{r['cycles_per_s'] / r['plain_cycles_per_s']:>5.2f}")
-            print(f"{r['size']:>6} {r['gemm']:>14} {builds:>11} {r['cycles']:>9} "
+            print(f"{r['size']:>6} {r['dataflow']:>17} {r['gemm']:>14} {builds:>11} {r['cycles']:>9} "
                   f"{r['model_error']:>+7.1%} {r['array_busy']:>5.0%} "
                   f"{r['cycles_per_s']:>12.0f} {rates} "
                   f"{r['dram_words']:>7} w {r['load_s']:>5.1f} s "

@@ -25,9 +25,11 @@ def _positive(text):
 
 def add_tile_arguments(parser):
     """Options that build a TileConfig (defaults from TileConfig itself)."""
-    from ..hdl.params import TileConfig
+    from ..hdl.params import DATAFLOWS, TileConfig
     default = TileConfig()
     group = parser.add_argument_group("tile")
+    group.add_argument("--dataflow", choices=DATAFLOWS, default=default.dataflow,
+                       help="which operand stays in the array (default: %(default)s)")
     group.add_argument("--rows", type=_positive, default=default.rows, metavar="R",
                        help="systolic array rows (default: %(default)s)")
     group.add_argument("--cols", type=_positive, default=default.cols, metavar="C",
@@ -68,7 +70,8 @@ def add_simulation_arguments(parser):
 
 def tile_config(args):
     from ..hdl.params import TileConfig
-    return TileConfig(rows=args.rows, cols=args.cols, data_width=args.data_width,
+    return TileConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
+                      data_width=args.data_width,
                       acc_width=args.acc_width, max_reduction=args.max_reduction,
                       sp_depth=args.sp_depth, acc_depth=args.acc_depth)
 
@@ -88,7 +91,7 @@ def run_matmul(args):
     config = tile_config(args)
     program = compile_matmul(config, args.m, args.k, args.n)  # bad shapes fail before a build
     a, b = _operands(config, args)
-    print(f"tile {config.rows}x{config.cols} int{config.data_width}, "
+    print(f"tile {config.rows}x{config.cols} int{config.data_width} {config.dataflow}, "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}], "
           f"seed {args.seed}, {args.simulator}", flush=True)
     # A first build of a large array takes minutes: say so before it starts.
@@ -112,7 +115,7 @@ def run_gemm(args):
                                        dram_latency=args.dram_latency)
     program = compile_gemm(config, args.m, args.k, args.n)  # bad shapes fail before a build
     a, b = _operands(config, args)
-    print(f"tile {config.rows}x{config.cols} int{config.data_width}, DRAM "
+    print(f"tile {config.rows}x{config.cols} int{config.data_width} {config.dataflow}, DRAM "
           f"{config.dram_bytes_per_cycle} B/cycle latency {config.dram_latency}; "
           f"C[{args.m},{args.n}] = A[{args.m},{args.k}] @ B[{args.k},{args.n}] in "
           f"{len(program.instructions)} instructions, seed {args.seed}", flush=True)
@@ -141,6 +144,7 @@ def add_study_arguments(parser):
     from ..analysis.cost import MACHINES
     from ..analysis.hardware import HARDWARE
     from ..analysis.models import MODELS
+    from ..hdl.params import DATAFLOWS
     from .study.spec import CHIP_UNITS, MLA_FORMS
     parser.add_argument("--config", metavar="FILE",
                         help="TOML file with [tile] and [study] tables (see README)")
@@ -173,6 +177,11 @@ def add_study_arguments(parser):
                                      "--balanced-to)")
     tile.add_argument("--rows", type=_positive, metavar="R", help="array rows (default: 8)")
     tile.add_argument("--cols", type=_positive, metavar="C", help="array columns (default: 8)")
+    tile.add_argument("--dataflow", choices=DATAFLOWS,
+                      help="which operand stays in the array (default: output_stationary)")
+    tile.add_argument("--compare-dataflows", action="store_true", default=None,
+                      help="also run every scaled op with the other dataflow and report "
+                           "them side by side (dataflows.png and a table)")
     tile.add_argument("--balanced-to", choices=sorted(HARDWARE), metavar="HW",
                       help="machine whose ridge point the tile matches (default: h100)")
     parser.add_argument("--simulator", choices=SIMULATORS,
@@ -199,7 +208,8 @@ def study_spec(args):
     from .study.spec import Workload, balanced_tile, default_spec, load_spec
     spec = load_spec(args.config) if args.config else default_spec()
     changes = {name: getattr(args, name) for name in
-               ("context", "ep_devices", "attention", "seed", "simulator")
+               ("context", "ep_devices", "attention", "seed", "simulator",
+                "compare_dataflows")
                if getattr(args, name) is not None}
     if args.machines:
         changes["machines"] = tuple(args.machines)
@@ -221,7 +231,10 @@ def study_spec(args):
                                           acc_depth=config.acc_depth,
                                           dram_depth=config.dram_depth,
                                           program_depth=config.program_depth,
-                                          dram_latency=config.dram_latency)
+                                          dram_latency=config.dram_latency,
+                                          dataflow=config.dataflow)
+    if args.dataflow:
+        changes["config"] = changes.get("config", spec.config).replace(dataflow=args.dataflow)
     return dataclasses.replace(spec, **changes)
 
 

@@ -32,6 +32,18 @@ token-major. When the values are part of the keys (MLA's latent serves as both) 
 still reads that part twice, once in each layout: an output-stationary array without a
 transposing load path cannot share it. ``bytes_read`` shows the cost.
 
+Weight-stationary tiles (``TileConfig.dataflow``) compute the same ``S^T``, ``P^T`` and
+``O^T`` in the same accumulator rows and scratchpad-B entries, with the other operand
+stationary: step 1 keeps ``rows`` key dimensions of ``Q^T`` in the array and streams
+every key through it (accumulating over the dimension blocks), step 3 keeps ``rows``
+keys of ``P^T`` and streams every value dimension. So the softmax and the stores are the
+dataflows' own, and only K and V are laid out the other way round:
+
+- ``K``, dimension block ``db``: entry ``t`` is ``K[t, db*R:(db+1)*R]``, in word
+  ``k_base + db * ceil(T / PA) + t // PA``;
+- ``V``, key block ``kb``: entry ``d`` is ``V[kb*R:(kb+1)*R, d]``, in word
+  ``v_base + kb * ceil(dv / PA) + d // PA``.
+
 The scores of a query block over the whole context must fit the accumulator (``T`` rows):
 the softmax is exact over the full row, not an online (flash) softmax, so ``T`` is what
 a scaled study shrinks. When not every query block fits at once, the program makes
@@ -132,11 +144,15 @@ class AttentionProgram:
         ``[I, T, dk]``, ``[I, T, dv]``)."""
         r, c, dw = config.rows, config.cols, config.data_width
         pa, pb = config.entries_per_word(r), config.entries_per_word(c)
+        ws = config.dataflow == "weight_stationary"
         image = []
         for i, base in enumerate(self.bases):
-            image += block_columns(k[i], r, dw, base["k"], pa)    # K^T, dimension-major
+            k_i, v_i = np.asarray(k[i]), np.asarray(v[i])
+            # K: dimension-major (OS) or key rows per dimension block (WS).
+            image += block_columns(k_i.T if ws else k_i, r, dw, base["k"], pa)
             image += block_columns(q[i], c, dw, base["q"], pb)    # Q^T
-            image += block_columns(np.asarray(v[i]).T, r, dw, base["v"], pa)  # V, token-major
+            # V: token-major (OS) or dimensions per token block (WS).
+            image += block_columns(v_i if ws else v_i.T, r, dw, base["v"], pa)
         return image
 
     def read_ranges(self, config):
@@ -206,6 +222,7 @@ def compile_attention(config, shape, *, multiplier=None):
         the message names the limit and the TileConfig field to raise.
     """
     s, r, c = shape, config.rows, config.cols
+    ws = config.dataflow == "weight_stationary"
     multiplier = default_multiplier(config, s.key_dim) if multiplier is None else multiplier
     scale, shift = softmax_scale(multiplier)
     # P sums to about 2**(w-1) - 1 along the keys: shifting by w - 1 keeps O in range.
@@ -214,17 +231,17 @@ def compile_attention(config, shape, *, multiplier=None):
     if max(s.key_dim, s.context) > config.max_reduction:
         raise ValueError(f"key_dim={s.key_dim} and context={s.context} must not exceed "
                          f"max_reduction={config.max_reduction}")
-    # Loads fill whole words from word-aligned entries: K^T and V blocks take
-    # ceil(dk / PA) and ceil(T / PA) words, Q^T blocks ceil(dk / PB) words and dq entries.
+    # Loads fill whole words from word-aligned entries: Q^T blocks take ceil(dk / PB)
+    # words and dq entries; see _layout for K and V.
     pa, pb = config.entries_per_word(r), config.entries_per_word(c)
-    words_k, words_q, words_v = (_ceil_div(s.key_dim, pa), _ceil_div(s.key_dim, pb),
-                                 _ceil_div(s.context, pa))
+    words_q = _ceil_div(s.key_dim, pb)
     dq = words_q * pb
-    # Scratchpad A: two slots, for K^T blocks (dk entries) and V blocks (T entries).
-    slot = _ceil_div(max(s.key_dim, s.context), pa) * pa
+    layout = _layout(config, s)
+    # Scratchpad A: two slots, for K blocks and V blocks.
+    slot = _ceil_div(layout["slot"], pa) * pa
     if 2 * slot > config.sp_depth:
         raise ValueError(f"{shape} needs {2 * slot} entries for two K/V slots of "
-                         f"max(key_dim, context) entries, sp_depth is {config.sp_depth}; "
+                         f"{layout['slot_is']} entries, sp_depth is {config.sp_depth}; "
                          f"raise sp_depth or shrink the context")
     # A pass takes `chunk` query blocks: scratchpad B holds their Q^T (dk entries each)
     # then P^T (T each) for two passes; the accumulator their S^T (kbs * R rows each)
@@ -241,7 +258,7 @@ def compile_attention(config, shape, *, multiplier=None):
     q_region, p_offset = _ceil_div(chunk * per_block_sp, pb) * pb, chunk * dq
     s_rows, o_rows = chunk * kbs * r, chunk * dbs * r
 
-    per_instance = kbs * words_k + qbs * words_q + dbs * words_v + qbs * dbs * r
+    per_instance = layout["k_words"] + qbs * words_q + layout["v_words"] + qbs * dbs * r
     words = s.instances * per_instance
     if words > config.dram_depth:
         raise ValueError(f"{shape} needs {words} DRAM words, dram_depth is "
@@ -249,9 +266,9 @@ def compile_attention(config, shape, *, multiplier=None):
     bases = []
     for i in range(s.instances):
         k_base = i * per_instance
-        q_base = k_base + kbs * words_k
+        q_base = k_base + layout["k_words"]
         v_base = q_base + qbs * words_q
-        bases.append({"k": k_base, "q": q_base, "v": v_base, "o": v_base + dbs * words_v})
+        bases.append({"k": k_base, "q": q_base, "v": v_base, "o": v_base + layout["v_words"]})
 
     commands = []
     use = 0   # scratchpad-A slot uses so far: use u fills slot u % 2
@@ -268,35 +285,23 @@ def compile_attention(config, shape, *, multiplier=None):
         use += 1
 
     passes = [(base, first) for base in bases for first in range(0, qbs, chunk)]
+    scores, context = (_scores_ws, _context_ws) if ws else (_scores_os, _context_os)
     for step, (base, first) in enumerate(passes):
         q_sp = (step % 2) * q_region
         p_sp = q_sp + p_offset
         o_acc = s_rows + (step % 2) * o_rows
         blocks = range(first, min(first + chunk, qbs))   # this pass's query blocks
 
-        def cols_used(qb):
-            return min(c, s.queries - qb * c)
-
-        # 1. Scores S^T, one K^T block at a time against every query block of the pass.
-        for kb in range(kbs):
-            keys = min(r, s.context - kb * r)
-            loads = []
-            if kb == 0:
-                # Q^T of the pass's blocks, one load each (each starts a word).
-                loads += [("LOAD", set(), {
-                    "target": "B", "dram_addr": base["q"] + qb * words_q, "stride": 1,
-                    "sp_addr": q_sp + (qb - first) * dq, "rows": s.key_dim,
-                    "elems": cols_used(qb)}) for qb in blocks]
-            slot_sp = (use % 2) * slot
-            loads.append(("LOAD", set(), {
-                "target": "A", "dram_addr": base["k"] + kb * words_k, "stride": 1,
-                "sp_addr": slot_sp, "rows": s.key_dim, "elems": keys}))
-            execs = [("EXEC", set(), {
-                "a_addr": slot_sp, "b_addr": q_sp + (qb - first) * dq,
-                "steps": s.key_dim, "acc_addr": ((qb - first) * kbs + kb) * r,
-                "accumulate": 0, "rows_used": keys, "cols_used": cols_used(qb)})
-                for qb in blocks]
-            stream_slot(loads, execs)
+        # 1. Scores S^T into rows ((qb - first) * kbs + kb) * R + i, the Q^T of the
+        # pass's blocks loaded with the first slot (one load each, each starts a word).
+        q_loads = [("LOAD", set(), {
+            "target": "B", "dram_addr": base["q"] + qb * words_q, "stride": 1,
+            "sp_addr": q_sp + (qb - first) * dq, "rows": s.key_dim,
+            "elems": min(c, s.queries - qb * c)}) for qb in blocks]
+        for index, (loads, execs) in enumerate(scores(
+                config, s, layout, base, blocks, first, lambda: (use % 2) * slot,
+                lambda qb: q_sp + (qb - first) * dq)):
+            stream_slot((q_loads if index == 0 else []) + loads, execs)
 
         # 2. Softmax down each query block's T score rows into P^T.
         commands.append(("SOFTMAX", set(), {
@@ -304,31 +309,23 @@ def compile_attention(config, shape, *, multiplier=None):
             "row_step": kbs * r, "seg_step": 1, "pad": 0, "dst": p_sp,
             "scale": scale, "shift": shift}))
 
-        # 3. Context O^T, one V block at a time against every query block's P^T.
-        def o_block(qb, db):
-            return (qb - first) * dbs + db
-
-        for db in range(dbs):
-            dims = min(r, s.value_dim - db * r)
-            slot_sp = (use % 2) * slot
-            loads = [("LOAD", set(), {
-                "target": "A", "dram_addr": base["v"] + db * words_v, "stride": 1,
-                "sp_addr": slot_sp, "rows": s.context, "elems": dims})]
-            execs = [("EXEC", set(), {
-                "a_addr": slot_sp, "b_addr": p_sp + (qb - first) * s.context,
-                "steps": s.context, "acc_addr": o_acc + o_block(qb, db) * r,
-                "accumulate": 0, "rows_used": dims, "cols_used": cols_used(qb)})
-                for qb in blocks]
-            if db == 0 and step >= 2:
+        # 3. Context O^T into rows o_acc + ((qb - first) * dbs + db) * R + i.
+        # (Slots are taken as each use is generated, after the one before went in.)
+        last_use = (kbs if ws else dbs) - 1
+        for index, (loads, execs) in enumerate(context(
+                config, s, layout, base, blocks, first, lambda: (use % 2) * slot,
+                lambda qb: p_sp + (qb - first) * s.context,
+                lambda qb: o_acc + (qb - first) * dbs * r)):
+            if index == 0 and step >= 2:
                 execs[0][1].add("pop_next")   # output region drained by pass step - 2
-            if db == dbs - 1:
+            if index == last_use:
                 execs[-1][1].add("push_next")  # outputs written
             stream_slot(loads, execs)
 
         stores = [("STORE", set(), {
-            "acc_addr": o_acc + o_block(qb, db) * r,
+            "acc_addr": o_acc + ((qb - first) * dbs + db) * r,
             "dram_addr": base["o"] + (qb * dbs + db) * r, "stride": 1,
-            "rows": min(r, s.value_dim - db * r), "elems": cols_used(qb),
+            "rows": min(r, s.value_dim - db * r), "elems": min(c, s.queries - qb * c),
             "narrow": 1, "shift": out_shift})
             for qb in blocks for db in range(dbs)]
         stores[0][1].add("pop_prev")
@@ -338,3 +335,91 @@ def compile_attention(config, shape, *, multiplier=None):
     commands, instructions = assemble(config, commands, what=str(shape))
     return AttentionProgram(shape, instructions, commands, bases, words, scale, shift,
                             out_shift, _ceil_div(qbs, chunk))
+
+
+def _layout(config, s):
+    """Where K and V lie in DRAM for ``config.dataflow`` (see the module notes): words
+    per instance, words per block, and the entries one scratchpad-A slot holds."""
+    r, pa = config.rows, config.entries_per_word(config.rows)
+    kbs, dbs, dkbs = (_ceil_div(s.context, r), _ceil_div(s.value_dim, r),
+                      _ceil_div(s.key_dim, r))
+    if config.dataflow == "weight_stationary":
+        # K by key rows per dimension block, V by dimension per token block.
+        per_k, per_v = _ceil_div(s.context, pa), _ceil_div(s.value_dim, pa)
+        return {"k_block": per_k, "k_words": dkbs * per_k, "v_block": per_v,
+                "v_words": kbs * per_v, "slot": max(s.context, s.value_dim),
+                "slot_is": "max(context, value_dim)"}
+    per_k, per_v = _ceil_div(s.key_dim, pa), _ceil_div(s.context, pa)
+    return {"k_block": per_k, "k_words": kbs * per_k, "v_block": per_v,
+            "v_words": dbs * per_v, "slot": max(s.key_dim, s.context),
+            "slot_is": "max(key_dim, context)"}
+
+
+def _scores_os(config, s, layout, base, blocks, first, slot_sp, q_sp):
+    """Output-stationary scores: per key block, its K^T (dk entries) against every
+    query block's Q^T, one ``rows``-key output block each. Yields (loads, execs)."""
+    r, c = config.rows, config.cols
+    kbs = _ceil_div(s.context, r)
+    for kb in range(kbs):
+        keys = min(r, s.context - kb * r)
+        sp = slot_sp()
+        yield ([("LOAD", set(), {
+            "target": "A", "dram_addr": base["k"] + kb * layout["k_block"], "stride": 1,
+            "sp_addr": sp, "rows": s.key_dim, "elems": keys})],
+            [("EXEC", set(), {
+                "a_addr": sp, "b_addr": q_sp(qb), "steps": s.key_dim,
+                "acc_addr": ((qb - first) * kbs + kb) * r, "accumulate": 0,
+                "rows_used": keys, "cols_used": min(c, s.queries - qb * c)})
+             for qb in blocks])
+
+
+def _scores_ws(config, s, layout, base, blocks, first, slot_sp, q_sp):
+    """Weight-stationary scores: per block of ``rows`` key dimensions, every key's
+    (T entries) streams through each query block's Q^T rows, accumulating over the
+    dimension blocks into one row per key. Yields (loads, execs)."""
+    r, c = config.rows, config.cols
+    kbs = _ceil_div(s.context, r)
+    for db in range(_ceil_div(s.key_dim, r)):
+        dims = min(r, s.key_dim - db * r)
+        sp = slot_sp()
+        yield ([("LOAD", set(), {
+            "target": "A", "dram_addr": base["k"] + db * layout["k_block"], "stride": 1,
+            "sp_addr": sp, "rows": s.context, "elems": dims})],
+            [("EXEC", set(), {
+                "a_addr": sp, "b_addr": q_sp(qb) + db * r, "steps": s.context,
+                "acc_addr": (qb - first) * kbs * r, "accumulate": int(db > 0),
+                "rows_used": dims, "cols_used": min(c, s.queries - qb * c)})
+             for qb in blocks])
+
+
+def _context_os(config, s, layout, base, blocks, first, slot_sp, p_sp, o_sp):
+    """Output-stationary context: per block of ``rows`` value dimensions, its V (T
+    entries) against every query block's P^T. Yields (loads, execs)."""
+    r, c = config.rows, config.cols
+    for db in range(_ceil_div(s.value_dim, r)):
+        dims = min(r, s.value_dim - db * r)
+        sp = slot_sp()
+        yield ([("LOAD", set(), {
+            "target": "A", "dram_addr": base["v"] + db * layout["v_block"], "stride": 1,
+            "sp_addr": sp, "rows": s.context, "elems": dims})],
+            [("EXEC", set(), {
+                "a_addr": sp, "b_addr": p_sp(qb), "steps": s.context,
+                "acc_addr": o_sp(qb) + db * r, "accumulate": 0, "rows_used": dims,
+                "cols_used": min(c, s.queries - qb * c)}) for qb in blocks])
+
+
+def _context_ws(config, s, layout, base, blocks, first, slot_sp, p_sp, o_sp):
+    """Weight-stationary context: per block of ``rows`` keys, every value dimension's
+    (dv entries) streams through each query block's P^T rows, accumulating over the
+    key blocks into one row per dimension. Yields (loads, execs)."""
+    r, c = config.rows, config.cols
+    for tb in range(_ceil_div(s.context, r)):
+        keys = min(r, s.context - tb * r)
+        sp = slot_sp()
+        yield ([("LOAD", set(), {
+            "target": "A", "dram_addr": base["v"] + tb * layout["v_block"], "stride": 1,
+            "sp_addr": sp, "rows": s.value_dim, "elems": keys})],
+            [("EXEC", set(), {
+                "a_addr": sp, "b_addr": p_sp(qb) + tb * r, "steps": s.value_dim,
+                "acc_addr": o_sp(qb), "accumulate": int(tb > 0), "rows_used": keys,
+                "cols_used": min(c, s.queries - qb * c)}) for qb in blocks])

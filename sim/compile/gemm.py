@@ -22,6 +22,9 @@ previous panel's stores overlap the current compute. Dependency tokens (see
 :mod:`rooftile.hdl.isa`) keep the halves safe: a load into a half waits until the
 execute two k-tiles back freed it, and the first execute into an accumulator half waits
 until the stores of two panels back drained it.
+
+Weight-stationary tiles (``TileConfig.dataflow``) run :func:`compile_gemm_ws`'s
+schedule instead: B is the stationary operand, A streams by rows (see there).
 """
 
 import dataclasses
@@ -35,7 +38,7 @@ from ..model.tile_model import cycle_bound, predict_program
 from ..run.pipeline import random_operands
 from .packing import block_columns, operand, sizes, unpack_lanes
 
-__all__ = ["GemmProgram", "compile_gemm", "tile_job"]
+__all__ = ["GemmProgram", "WsGemmProgram", "compile_gemm", "compile_gemm_ws", "tile_job"]
 
 
 #: K is split into at least this many k-tiles where that keeps them >= 2 * rows steps.
@@ -139,6 +142,8 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
     sizes(M=m, K=k, N=n)
     if k > config.max_reduction:
         raise ValueError(f"K={k} exceeds the tile's max_reduction={config.max_reduction}")
+    if config.dataflow == "weight_stationary":
+        return compile_gemm_ws(config, m, k, n, out_shift=out_shift)
     if config.acc_depth < 2 * config.rows:
         raise ValueError(f"double buffering needs acc_depth >= 2 * rows = {2 * config.rows}, "
                          f"got {config.acc_depth}")
@@ -223,3 +228,159 @@ def compile_gemm(config, m, k, n, *, out_shift=None):
     commands, instructions = assemble(config, commands)
     return GemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
                        (mt, nt), commands, out_shift)
+
+
+class WsGemmProgram(GemmProgram):
+    """A GEMM compiled for a weight-stationary tile: A is laid out by rows per k-block,
+    C by rows per column block (see :func:`compile_gemm_ws`); ``panel`` is
+    ``(rows of A, column blocks of B)`` per panel."""
+
+    def dram_image(self, config, a, b):
+        dw = config.data_width
+        return (block_columns(np.asarray(a).T, config.rows, dw, self.a_base,
+                              config.entries_per_word(config.rows))
+                + block_columns(np.asarray(b).T, config.cols, dw, self.b_base,
+                                config.entries_per_word(config.cols)))
+
+    def read_ranges(self, config):
+        m, _, n = self.shape
+        return [(self.c_base, _ceil_div(n, config.cols) * m)]
+
+    def output(self, config, result):
+        (words,) = result["read"]
+        m, _, n = self.shape
+        c, width = config.cols, self.out_width(config)
+        rows = [unpack_lanes(word, c, width) for word in words]
+        return np.array([sum((rows[nj * m + i] for nj in range(_ceil_div(n, c))), [])
+                         for i in range(m)], dtype=np.int64)[:, :n]
+
+
+def _ws_panel(config, m, k, nb, half, region_rows, align):
+    """``(pm, nt, k_tile)`` of a weight-stationary GEMM: ``pm`` rows of A by ``nt`` column
+    blocks of B per panel (``nt * pm`` accumulator rows), and the k-tile, a multiple of
+    ``rows`` and of ``align`` unless it is all of K.
+
+    A loaded panel row block is reused by ``nt`` column blocks and a loaded weight block
+    by ``pm`` rows: traffic goes as ``1 / pm + 1 / (cols * nt)``, least at
+    ``pm = cols * nt``; ``pm >= rows`` keeps the weight loads hidden under the steps.
+    """
+    r, c = config.rows, config.cols
+    step = math.lcm(r, align)
+    pm = min(m, region_rows, half, max(r, math.isqrt(region_rows * c)))
+    if pm < m:   # panels start at whole words of A's rows
+        pm = max(align, pm // align * align)
+    if pm > min(region_rows, half):
+        raise ValueError(f"weight_stationary needs acc_depth // 2 >= {align} rows (a DRAM "
+                         f"word of entries), got acc_depth={config.acc_depth}")
+    span = _ceil_div(pm, align) * align
+    # As many column blocks as the accumulator region holds, each with at least one
+    # k-tile step of weights in half a scratchpad.
+    nt = max(1, min(nb, region_rows // pm, half // (_ceil_div(min(k, step), align) * align)))
+    # The k-tile's A rows (k_tile / rows blocks of `span` entries) and B rows (`nt`
+    # blocks of k_tile entries) fit half a scratchpad each; at least MIN_K_TILES k-tiles
+    # where K allows, so loads overlap compute.
+    limit = min(half // span * r, half // nt // align * align)
+    k_tile = min(k, limit, max(step, _ceil_div(k, MIN_K_TILES)))
+    if k_tile < k:
+        k_tile = k_tile // step * step
+    if k_tile < 1:
+        raise ValueError(f"weight_stationary k-tiles need {step} entries (rows and a DRAM "
+                         f"word) of {pm} rows of A and {nt} weight blocks in half a "
+                         f"scratchpad, sp_depth={config.sp_depth} is too small")
+    return pm, nt, k_tile
+
+
+def compile_gemm_ws(config, m, k, n, *, out_shift=None):
+    """Compile ``C[m, n] = A[m, k] @ B[k, n]`` for a weight-stationary tile.
+
+    Each EXEC keeps ``rows x cols`` of B (``rows`` reduction steps of one column block)
+    in the array and streams a panel's rows of A through it, accumulating into one
+    accumulator row per row of A. DRAM layout (zero padded), ``PA`` (``PB``) entries
+    to a word:
+
+    - A, k-block ``kb``: entry ``i`` is ``A[i, kb*R:(kb+1)*R]``, in word
+      ``a_base + kb * ceil(M / PA) + i // PA``;
+    - B, block ``nj``: entry ``k`` is ``B[k, nj*C:(nj+1)*C]``, as output-stationary;
+    - C, column block ``nj``: word ``c_base + nj * M + i`` holds ``C[i, nj*C:(nj+1)*C]``.
+
+    Panels of ``pm`` rows by ``nt`` column blocks fill half the accumulator; k-tiles,
+    scratchpad and accumulator halves and dependency tokens follow
+    :func:`compile_gemm`. Arguments and errors as :func:`compile_gemm`.
+    """
+    r, c = config.rows, config.cols
+    pa, pb = config.entries_per_word(r), config.entries_per_word(c)
+    align = max(pa, pb)
+    half = config.sp_depth // 2 // align * align
+    if half < align:
+        raise ValueError(f"double buffering needs sp_depth >= 2 * {align} (the entries of "
+                         f"one DRAM word), got {config.sp_depth}")
+    nb = _ceil_div(n, c)
+    region_rows = config.acc_depth // 2
+    pm, nt, k_tile = _ws_panel(config, m, k, nb, half, region_rows, align)
+    span, k_span = _ceil_div(pm, align) * align, _ceil_div(k_tile, align) * align
+    words_a, words_b = _ceil_div(m, pa), _ceil_div(k, pb)
+    a_base, b_base = 0, _ceil_div(k, r) * words_a
+    c_base = b_base + nb * words_b
+    words = c_base + nb * m
+    if words > config.dram_depth:
+        raise ValueError(f"A, B and C need {words} DRAM words, dram_depth is "
+                         f"{config.dram_depth}")
+
+    commands = []
+    tile = 0
+    panels = [(m0, pn) for m0 in range(0, m, pm) for pn in range(0, nb, nt)]
+    starts = list(range(0, k, k_tile))
+    for panel, (m0, pn) in enumerate(panels):
+        rows = min(pm, m - m0)
+        block_cols = range(pn, min(pn + nt, nb))
+        region = (panel % 2) * region_rows
+        for t, start in enumerate(starts):
+            k_blocks = range(start // r, _ceil_div(min(start + k_tile, k), r))
+            sp = (tile % 2) * half
+            loads = [("LOAD", set(), {
+                "target": "A", "dram_addr": a_base + kb * words_a + m0 // pa, "stride": 1,
+                "sp_addr": sp + (kb - k_blocks[0]) * span, "rows": rows,
+                "elems": min(r, k - kb * r)}) for kb in k_blocks]
+            loads += [("LOAD", set(), {
+                "target": "B", "dram_addr": b_base + nj * words_b + start // pb,
+                "stride": 1, "sp_addr": sp + (nj - pn) * k_span,
+                "rows": min(k_tile, k - start), "elems": min(c, n - nj * c)})
+                for nj in block_cols]
+            execs = [("EXEC", set(), {
+                "a_addr": sp + (kb - k_blocks[0]) * span,
+                "b_addr": sp + (nj - pn) * k_span + (kb - k_blocks[0]) * r,
+                "steps": rows, "acc_addr": region + (nj - pn) * pm,
+                "accumulate": int(kb > 0), "rows_used": min(r, k - kb * r),
+                "cols_used": min(c, n - nj * c)})
+                for nj in block_cols for kb in k_blocks]
+            _tile_tokens(loads, execs, tile, t == 0 and panel >= 2, t == len(starts) - 1)
+            commands += loads + execs
+            tile += 1
+        stores = [("STORE", set(), {
+            "acc_addr": region + (nj - pn) * pm, "dram_addr": c_base + nj * m + m0,
+            "stride": 1, "rows": rows, "elems": min(c, n - nj * c),
+            **({} if out_shift is None else {"narrow": 1, "shift": out_shift})})
+            for nj in block_cols]
+        stores[0][1].add("pop_prev")
+        stores[-1][1].add("push_prev")
+        commands += stores
+    commands, instructions = assemble(config, commands)
+    return WsGemmProgram((m, k, n), instructions, a_base, b_base, c_base, words, k_tile,
+                         (pm, nt), commands, out_shift)
+
+
+def _tile_tokens(loads, execs, tile, region_reused, last_tile):
+    """Dependency tokens of k-tile ``tile``'s loads and blocks (see the module notes):
+    the loads wait for the half freed two k-tiles back and signal operands ready; the
+    blocks wait for them and free the half once the last is fed; the first block into
+    a reused accumulator region waits for its stores, the last block of a panel
+    signals its results written."""
+    if tile >= 2:
+        loads[0][1].add("pop_next")
+    loads[-1][1].add("push_next")
+    execs[0][1].add("pop_prev")
+    execs[-1][1].add("push_prev")
+    if region_reused:
+        execs[0][1].add("pop_next")
+    if last_tile:
+        execs[-1][1].add("push_next")

@@ -1,23 +1,28 @@
-"""Cycle model of the array harness: exact for output-stationary blocks (tests assert it)."""
+"""Cycle model of the array harness: exact for both dataflows' blocks (tests assert it)."""
 
-from .tile_model import Prediction
+from .tile_model import Prediction, block_timing
 
 __all__ = ["predict_cycles"]
 
+#: Cycles from ``start`` until the matrix unit takes the first command: the command
+#: memory's read and the hand-over.
+FIRST_TAKE = 2
+
 
 def predict_cycles(config, steps):
-    """The harness's counters for blocks of ``steps`` reduction steps each: cycles from
-    ``start`` to ``done``, and one busy array cycle per step (no DRAM, no vector unit).
+    """The harness's counters for blocks of ``steps`` steps each: cycles from ``start``
+    to ``done``, and the busy array cycles (no DRAM, no vector unit).
 
-    Two cycles fetch and hand over the first command; each later block's last step
-    waits at least ``drain_interval`` after the previous one; the last results then
-    cross the array (``2 * rows + cols``: skew in, up the column at one row per two
-    cycles, de-skew) and the accumulator write and ``done`` take three more.
+    The blocks run back to back as :func:`~rooftile.sim.model.tile_model.block_timing`
+    times them (the harness always has the next command ready); ``done`` follows the
+    last block's last accumulator write by a cycle.
     """
     if not steps:
         return Prediction(cycles=2, array_busy=0, bytes_read=0, bytes_written=0,
                           vector_busy=0)
-    interval = config.drain_interval
-    issue = steps[0] + sum(max(s, interval) for s in steps[1:])
-    return Prediction(cycles=2 + issue + 2 * config.rows + config.cols + 1,
-                      array_busy=sum(steps), bytes_read=0, bytes_written=0, vector_busy=0)
+    take, last, array_busy = FIRST_TAKE, None, 0
+    for count in steps:
+        last, take, written, busy = block_timing(config, take, count, last)
+        array_busy += busy
+    return Prediction(cycles=written + 1, array_busy=array_busy, bytes_read=0,
+                      bytes_written=0, vector_busy=0)

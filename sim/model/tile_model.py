@@ -7,9 +7,11 @@ the RTL, with each instruction's duration taken from the hardware's structure:
   ``entries_per_word`` scratchpad entries (the last one fewer), and no faster than the
   bandwidth allows (``max(words, bytes / bytes_per_cycle)`` cycles); its data lands
   ``dram_latency`` cycles after its last request;
-- an EXEC streams one reduction step per cycle; its last step waits for
-  ``drain_interval`` after the previous block's; its results are written
-  ``2 * rows + cols`` cycles after its last step (skew, drain up the column, de-skew);
+- an EXEC streams one step per cycle, timed by :func:`block_timing` for the tile's
+  dataflow (output-stationary: its last step waits for ``drain_interval`` after the
+  previous block's, its results are written ``2 * rows + cols`` cycles after it;
+  weight-stationary: its weights load under the previous block's steps, its results
+  are written ``rows + cols + 1`` cycles after its last step);
 - a STORE takes two cycles per row (accumulator read, DRAM write), or longer when
   bandwidth-bound; the program is done a cycle after its last write;
 - a SOFTMAX (execute unit) starts once every earlier block is written and takes
@@ -34,7 +36,8 @@ from ...hdl.isa import Opcode
 from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
 from ...hdl.vector_unit import command_cycles
 
-__all__ = ["Prediction", "ChipPrediction", "predict_program", "predict_chip", "cycle_bound"]
+__all__ = ["Prediction", "ChipPrediction", "block_timing", "predict_program", "predict_chip",
+           "cycle_bound"]
 
 #: Cycles from start until instruction ``i`` can be taken by its unit: fetch reads the
 #: program memory, dispatches into a buffered queue, and the unit sees it one cycle on.
@@ -188,6 +191,39 @@ class _Channel:
         return ends
 
 
+def block_timing(config, take, steps, last_step):
+    """When one EXEC block runs on the matrix unit of ``config.dataflow``, as
+    ``(last, free, written, busy)``: the cycle of its last step, the cycle the unit
+    takes the next block, the cycle its last result row is written to the accumulator,
+    and the busy array cycles it adds (its steps; weight-stationary: also its weight
+    load's cycles that no earlier block's steps hide).
+
+    ``take`` is the cycle the unit takes the block, ``last_step`` the previous block's
+    last step (None for the first).
+
+    - output-stationary: steps follow at once, the last one at least
+      ``drain_interval`` after the previous block's; results cross the array
+      (``2 * rows + cols``: skew, up the column at one row per two cycles, de-skew);
+      the next block is taken with the last step;
+    - weight-stationary: ``rows`` cycles of weight loading, which overlap the previous
+      block's steps, then the steps; the next block is taken (and its weights load)
+      as this one's first step goes; a row's result is written ``rows + cols + 1``
+      cycles after its step (:attr:`~rooftile.hdl.matrix_unit.WeightStationaryUnit.result_latency`
+      and the accumulator's read-modify-write).
+    """
+    if config.dataflow == "weight_stationary":
+        start = take + config.rows
+        if last_step is not None:
+            start = max(start, last_step)
+        last = start + steps
+        busy = last - (take if last_step is None else max(take, last_step))
+        return last, start, last + config.rows + config.cols + 1, busy
+    last = take + steps
+    if last_step is not None:
+        last = max(last, last_step + config.drain_interval)
+    return last, last, last + 2 * config.rows + config.cols, steps
+
+
 def predict_program(config, commands, peer_in=()):
     """Predict the counters of ``commands`` (``(opcode, deps, args)`` triples, as kept in
     :class:`~rooftile.sim.compile.gemm.GemmProgram`); ``peer_in`` are the cycles at
@@ -307,13 +343,10 @@ def predict_program(config, commands, peer_in=()):
             finish = max(finish, done)
         elif opcode is Opcode.EXEC:
             steps = args["steps"]
-            last = take + steps
-            if last_step is not None:
-                last = max(last, last_step + config.drain_interval)
+            last, free[opcode], written, busy = block_timing(config, take, steps,
+                                                             last_step)
             last_step = last
-            free[opcode] = last
-            array_busy += steps
-            written = last + 2 * config.rows + config.cols
+            array_busy += busy
             last_written = max(last_written, written)
             if "push_prev" in deps:
                 pushes[push_prev].append(last + 1)

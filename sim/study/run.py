@@ -11,6 +11,7 @@ The analysis layer then extrapolates each op to full size on real machines
 """
 
 import contextlib
+import dataclasses
 import datetime
 import importlib.metadata
 import os
@@ -23,11 +24,13 @@ import time
 from pathlib import Path
 
 from ...analysis.comparison import ChipLayerMeasurement, LayerMeasurement
+from ...analysis.dataflows import dataflow_rows, plot_dataflow_utilization
 from ...analysis.extrapolation import Derates, layer_time_rows
-from ...analysis.study_report import write_study
+from ...analysis.study_report import DPI, write_study
 from ...analysis.sensitivity import sensitivity
 from ...analysis.verdict import write_verdict
 from ..compile.layer import compile_layer
+from ...hdl.params import DATAFLOWS
 from ..run import flow
 from ..run.simulators import simulator_version
 from .chip import SUBBATCHES, compile_chip
@@ -36,7 +39,12 @@ from .schedules import compile_scaled, lower_workload
 from .spec import StudyError
 from .verdict import compile_proxies, run_verdict, unit_chip
 
-__all__ = ["run_study", "default_out_dir"]
+__all__ = ["run_study", "default_out_dir", "DATAFLOW_TABLE", "DATAFLOW_FIGURE"]
+
+#: The report's table and figure of the same ops under each dataflow
+#: (``StudySpec.compare_dataflows``).
+DATAFLOW_TABLE = "Output- against weight-stationary: the same scaled ops on both tiles"
+DATAFLOW_FIGURE = "dataflows.png"
 
 
 def _provenance(spec):
@@ -150,6 +158,24 @@ def _chip_measurements(batches, all_runs):
     return out
 
 
+def _other_dataflows(spec, ops):
+    """``{dataflow: (config, programs)}`` of the study's scaled ops on its tile with
+    each other dataflow, when the spec compares them (compiled before any build, so a
+    program that does not fit fails early)."""
+    if not spec.compare_dataflows:
+        return {}
+    others = {}
+    for dataflow in DATAFLOWS:
+        if dataflow != spec.config.dataflow:
+            config = spec.config.replace(dataflow=dataflow)
+            try:
+                others[dataflow] = (config, compile_scaled(config, ops))
+            except ValueError as error:
+                raise StudyError(f"the scaled ops do not fit the {dataflow} tile: "
+                                 f"{error}") from None
+    return others
+
+
 def _routing_rows(spec, layers):
     return [{"workload": layer.workload.label, "ep_devices": spec.ep_devices,
              **{k: (round(v, 2) if isinstance(v, float) else v)
@@ -254,7 +280,12 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
                **chip_batches}
     batches.update({name: (config, proxy_programs[name])
                     for name, config in proxy_configs.items() if name[0] == "unit"})
-    configs = {config.digest: config for config, _ in batches.values()}
+    others = _other_dataflows(spec, every)
+    batches.update({("dataflow", d): (config, compiled_)
+                    for d, (config, compiled_) in others.items()})
+    # The tiles, built at once; the chips are built by run_scaled (another top).
+    configs = {config.digest: config for name, (config, _) in batches.items()
+               if name not in chip_batches}
     progress(f"building {len(configs)} configurations (in parallel, cached ones are "
              f"reused)")
     compiled = time.perf_counter()
@@ -269,7 +300,12 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     measurements = _measurements(spec, layers, runs)
     layer_measurements = _layer_measurements(layers, runs, all_runs["layers"])
     chip_measurements = _chip_measurements(chip_batches, all_runs)
-    bad = [m for m in measurements + layer_measurements + chip_measurements if not m.exact]
+    by_dataflow = {spec.config.dataflow: measurements}
+    by_dataflow.update({d: _measurements(dataclasses.replace(spec, config=config), layers,
+                                         all_runs[("dataflow", d)])
+                        for d, (config, _) in others.items()})
+    bad = [m for ms in by_dataflow.values() for m in ms if not m.exact]
+    bad += [m for m in layer_measurements + chip_measurements if not m.exact]
     provenance = _provenance(spec)
     # Seconds building, simulating (simulator starts, in parallel) and in total; the
     # rest is Python (lowering, compiling, the model, analysis and reports).
@@ -279,6 +315,8 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     provenance["all_exact"] = not bad
     extra = {"Full-size decode layer time per machine (model-extrapolated)":
              layer_time_rows(measurements, spec.machines, spec.dtype)}
+    if others:
+        extra[DATAFLOW_TABLE] = dataflow_rows(by_dataflow)
     routing_rows = _routing_rows(spec, layers)
     if routing_rows:
         extra["MoE routing sample (tokens per expert on device 0)"] = routing_rows
@@ -297,6 +335,12 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     if comparison:
         paths.update(write_study(out_dir, measurements, provenance, extra,
                                  layer_measurements, chip_measurements))
+        if others:
+            paths["dataflows"] = Path(out_dir) / DATAFLOW_FIGURE
+            plot_dataflow_utilization(by_dataflow).savefig(paths["dataflows"], dpi=DPI)
+            with paths["report"].open("a") as report:
+                report.write(f"![Array utilization per op, output- against "
+                             f"weight-stationary]({DATAFLOW_FIGURE})\n")
         if verdict:
             report = paths["report"]
             # The report opens with the answer.

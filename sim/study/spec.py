@@ -91,6 +91,9 @@ class StudySpec:
     chip_units : tuple of str
         Attention units (:data:`CHIP_UNITS`) co-simulated beside the tile on the chip,
         every layer with one batch and two interleaved sub-batches; none by default.
+    compare_dataflows : bool
+        Also run every scaled op on the same tile with each other dataflow
+        (:data:`~rooftile.hdl.params.DATAFLOWS`) and report them side by side.
     """
     config: TileConfig
     workloads: tuple
@@ -110,6 +113,7 @@ class StudySpec:
     seed: int = 0
     simulator: str = "verilator"
     chip_units: tuple = ()
+    compare_dataflows: bool = False
 
     def __post_init__(self):
         if not self.workloads:
@@ -143,6 +147,9 @@ class StudySpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StudyError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.compare_dataflows, bool):
+            raise StudyError(f"compare_dataflows must be true or false, got "
+                             f"{self.compare_dataflows!r}")
 
     def to_json(self):
         d = dataclasses.asdict(self)
@@ -172,8 +179,8 @@ def default_spec(**changes):
 _STUDY_KEYS = {"models": [str], "batches": [int], "machines": [str], "context": int,
                "dtype": str, "ep_devices": int, "attention": str, "max_context": int,
                "max_width": int, "max_head_dim": int, "max_instances": int, "seed": int,
-               "simulator": str, "chip_units": [str]}
-_TYPE_NAMES = {str: "a string", int: "an integer"}
+               "simulator": str, "chip_units": [str], "compare_dataflows": bool}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 def _checked(path, table, key, value):
@@ -188,7 +195,7 @@ def _checked(path, table, key, value):
                              f"{'strings' if item is str else 'integers'}, e.g. "
                              f"{key} = {example}; got {value!r}")
         return tuple(value)
-    if not isinstance(value, wanted) or isinstance(value, bool):
+    if not isinstance(value, wanted) or (isinstance(value, bool) and wanted is not bool):
         raise StudyError(f"{path}: [{table}] {key} must be {_TYPE_NAMES[wanted]}, "
                          f"got {value!r}")
     return value

@@ -8,6 +8,7 @@ from rooftile.hdl.params import AttentionUnit, TileConfig
 def test_defaults_are_valid_and_hash_is_stable():
     assert TileConfig().digest == TileConfig().digest
     assert TileConfig(rows=4).digest != TileConfig().digest
+    assert TileConfig(dataflow="weight_stationary").digest != TileConfig().digest
 
 
 def test_one_build_serves_every_dram_rate_latency_clock_and_unit():
@@ -30,8 +31,8 @@ def test_json_round_trip_keeps_rational_bandwidth():
     ("rows", 0, "rows must be >= 1, got 0"),
     ("cols", -3, "cols must be >= 1, got -3"),
     ("data_width", 12, "data_width must be one of (8, 16), got 12"),
-    ("dataflow", "weight_stationary", "weight-stationary is not implemented"),
-    ("dataflow", "row", "dataflow must be one of ('output_stationary',), got 'row'"),
+    ("dataflow", "row", "dataflow must be one of ('output_stationary', 'weight_stationary'), "
+                        "got 'row'"),
     ("sp_depth", 1, "sp_depth must be >= 2, got 1"),
     ("dram_bytes_per_cycle", 0, "dram_bytes_per_cycle must be > 0"),
 ])

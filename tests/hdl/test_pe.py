@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rooftile.hdl.pe import ProcessingElement
+from rooftile.hdl.pe import ProcessingElement, WeightStationaryPE
 
 from streams import simulate
 
@@ -59,3 +59,38 @@ def test_pe_sum_of_a_long_reduction_is_exact():
         assert ctx.get(dut.result_out.valid) and ctx.get(dut.result_out.value) == k * 128 * 128
 
     simulate(dut, [bench], cycles=k + 10)
+
+
+def test_weight_stationary_pe_swaps_keeps_its_own_weight_and_adds_down():
+    """Against a model of its registers: the shadow takes only weights tagged with the
+    PE's row, ``swap`` makes it the active weight for that step and after, and the
+    partial sum from above leaves below with this PE's product added (wrapping)."""
+    data_width, acc_width, rows, row = 8, 20, 4, 2
+    dut = WeightStationaryPE(data_width, acc_width, rows, row)
+    rng = np.random.default_rng(21)
+    cycles = 300
+
+    async def bench(ctx):
+        active = shadow = 0
+        for _ in range(cycles):
+            a = int(rng.integers(-128, 128))
+            swap = not rng.integers(0, 4)
+            load = {"valid": int(rng.integers(2)), "row": int(rng.integers(rows)),
+                    "value": int(rng.integers(-128, 128))}
+            psum = int(rng.integers(-1 << 19, 1 << 19))
+            ctx.set(dut.a_in, a)
+            ctx.set(dut.swap_in, swap)
+            ctx.set(dut.w_in, load)
+            ctx.set(dut.psum_in, psum)
+            await ctx.tick()
+            weight = shadow if swap else active
+            assert ctx.get(dut.psum_out) == wrap(psum + a * weight, acc_width)
+            assert (ctx.get(dut.a_out), ctx.get(dut.swap_out)) == (a, swap)
+            out = ctx.get(dut.w_out)
+            assert (out.valid, out.row, out.value) == (load["valid"], load["row"],
+                                                       load["value"])
+            active = weight
+            if load["valid"] and load["row"] == row:
+                shadow = load["value"]
+
+    simulate(dut, [bench], cycles=cycles + 10)

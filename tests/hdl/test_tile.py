@@ -89,12 +89,38 @@ def test_gemm_runs_bit_exactly(shape, out_shift):
     assert counters.useful_macs == m * k * n
 
 
+@pytest.mark.parametrize("shape, out_shift", [((3, 10, 4), None), ((1, 7, 5), 6),
+                                              ((9, 5, 1), None)])
+def test_weight_stationary_gemm_runs_bit_exactly_and_cycle_exactly(shape, out_shift):
+    """The second array shape of the weight-stationary GEMM tests (the first runs
+    under Verilator, ``tests/sim/compile/test_gemm_ws.py``): the model to the cycle."""
+    config = CONFIG.replace(dataflow="weight_stationary")
+    program = compile_gemm(config, *shape, out_shift=out_shift)
+    counters = check_program(config, program,
+                             program.random_operands(config, np.random.default_rng(18)))
+    assert counters.useful_macs == np.prod(shape)
+    assert counters.cycles == program.predict(config).cycles
+
+
 def test_attention_runs_bit_exactly():
     config = CONFIG.replace(rows=2, cols=2)
     program = compile_attention(config, AttentionShape(1, 2, 5, 4, 4))
     counters = check_program(config, program,
                              program.random_operands(config, np.random.default_rng(17)))
     assert counters.vector_busy > 0
+
+
+@pytest.mark.parametrize("cols", [2, 3])
+def test_weight_stationary_attention_runs_bit_exactly_and_cycle_exactly(cols):
+    """Scores streaming keys through stationary queries, context streaming value
+    dimensions through stationary probabilities; shared values (MLA) on 2x2."""
+    config = CONFIG.replace(cols=cols, dataflow="weight_stationary")
+    shape = AttentionShape(1, 3, 6, 5, 3, shared_values=cols == 2)
+    program = compile_attention(config, shape)
+    counters = check_program(config, program,
+                             program.random_operands(config, np.random.default_rng(19)))
+    assert counters.cycles == program.predict(config).cycles
+    assert counters.useful_macs * 2 == shape.flop
 
 
 def test_ports_are_what_the_testbenches_bind():

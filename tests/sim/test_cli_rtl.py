@@ -35,6 +35,10 @@ def test_gemm_prints_counters_and_model(capsys):
      "denominator up to 4096; the nearest is 1/4096"),
     (["matmul", "--data-width", "16"], "allowed: acc_width >= 44 or max_reduction <= 1"),
     (["gemm", "--m", "99999999999"], "DRAM words, dram_depth is"),
+    (["gemm", "--dataflow", "row"], "argument --dataflow: invalid choice: 'row'"),
+    # The weight-stationary compiler's own check, before any build.
+    (["gemm", *TILE, "--dataflow", "weight_stationary", "--acc-depth", "6", "--m", "9"],
+     "weight_stationary needs acc_depth // 2 >= 4 rows"),
 ])
 def test_bad_input_is_a_clear_error_without_traceback(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -43,3 +47,16 @@ def test_bad_input_is_a_clear_error_without_traceback(argv, message, capsys):
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_study_and_gemm_options_choose_the_dataflow():
+    from rooftile.sim.cli import build_parser, study_spec, tile_config
+    parser = build_parser()
+    args = parser.parse_args(["gemm", *TILE, "--dataflow", "weight_stationary"])
+    assert tile_config(args).dataflow == "weight_stationary"
+    spec = study_spec(parser.parse_args(["study", "--dataflow", "weight_stationary"]))
+    assert spec.config.dataflow == "weight_stationary"
+    spec = study_spec(parser.parse_args(["study", "--rows", "4", "--dataflow",
+                                         "weight_stationary"]))
+    assert (spec.config.rows, spec.config.dataflow) == (4, "weight_stationary")
+    assert study_spec(parser.parse_args(["study"])).config.dataflow == "output_stationary"

@@ -183,3 +183,29 @@ def test_bad_out_fails_before_any_build(tmp_path, capsys):
         main(["study", "--out", str(tmp_path / "file")])
     assert exit_info.value.code == 2
     assert "is a file; name a folder" in capsys.readouterr().err
+
+
+def test_a_toml_study_compares_the_dataflows_on_the_same_ops(tmp_path, capsys):
+    """``compare_dataflows = true``: every scaled op (a decode GEMV, batched
+    projections, attention) runs on the tile of each dataflow, bit-exactly, and the
+    report holds their table and utilisation figure. The 2x3 tile is the sweep tests'."""
+    from rooftile.sim.study.run import DATAFLOW_FIGURE, DATAFLOW_TABLE
+    spec = tmp_path / "study.toml"
+    spec.write_text('[tile]\nrows = 2\ncols = 3\ndata_width = 8\nsp_depth = 1024\n'
+                    'acc_depth = 512\ndram_depth = 8192\nprogram_depth = 4096\n'
+                    'dram_bytes_per_cycle = "1"\n'
+                    '[study]\nmodels = ["llama-3-8b"]\nbatches = [1, 8]\ndtype = "fp8"\n'
+                    'machines = ["h100"]\nmax_context = 32\nmax_width = 32\n'
+                    'max_head_dim = 16\nmax_instances = 1\ncompare_dataflows = true\n')
+    out = tmp_path / "out"
+    assert main(["study", "--config", str(spec), "--out", str(out), "--no-verdict"]) == 0
+    assert "all outputs bit-exact" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    table = report.split(f"## {DATAFLOW_TABLE}")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| llama-3-8b")]
+    assert len(rows) == 2 * 5 and any("attention" in row for row in rows)
+    assert f"]({DATAFLOW_FIGURE})" in report and (out / DATAFLOW_FIGURE).stat().st_size
+    with pytest.raises(StudyError, match=r"compare_dataflows must be true or false, "
+                                         r"got 'yes'"):
+        spec.write_text('[study]\ncompare_dataflows = "yes"\n')
+        load_spec(spec)

@@ -208,3 +208,16 @@ def test_a_killed_sweep_resumes_without_recomputing(tmp_path):
     again = rooftile("sweep", "--config", str(config), "--out", str(out), "--workers", "1",
                      "--fresh", timeout=600)
     assert again.returncode == 0 and "0 already finished" in again.stdout
+
+
+def test_dataflow_is_a_sweep_axis():
+    """Both dataflows sweep as any tile field does; an unknown one names the allowed."""
+    sweep = sweep_from_tables({
+        **tomllib.loads(FIXED), "grid": {"dataflow": ["output_stationary",
+                                                       "weight_stationary"]}})
+    assert [point.config.dataflow for point in sweep.points] == ["output_stationary",
+                                                                 "weight_stationary"]
+    assert sweep.points[0].config.digest != sweep.points[1].config.digest
+    with pytest.raises(SweepError, match="dataflow must be one of output_stationary, "
+                                         "weight_stationary; got 'row_stationary'"):
+        sweep_from_tables({**tomllib.loads(FIXED), "grid": {"dataflow": ["row_stationary"]}})
