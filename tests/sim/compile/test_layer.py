@@ -78,3 +78,20 @@ def test_layer_is_bit_exact_and_matches_the_model(config):
     if config is FAST:   # compute-bound: the next op's loads hide under the compute
         assert counters.cycles < 0.97 * isolated
 
+
+
+def test_weight_stationary_layer_is_bit_exact_and_matches_the_model():
+    # The weight-stationary tests' tile (its build is shared).
+    from test_gemm_ws import WS_CONFIG as config
+    shift = config.data_width + 2
+    programs = [compile_gemm(config, 3, 20, 24, out_shift=shift),
+                compile_attention(config, AttentionShape(2, 3, 16, 8, 8)),
+                compile_gemm(config, 3, 16, 20, out_shift=shift),
+                compile_gemm(config, 3, 20, 36, out_shift=shift),
+                compile_gemm(config, 3, 36, 20, out_shift=shift)]
+    layer = compile_layer(config, MHA, programs)
+    rng = np.random.default_rng(4)
+    operands = tuple(p.random_operands(config, rng) for p in programs)
+    (run,) = run_programs(config, [layer], [operands])
+    assert run.exact
+    assert abs(run.prediction.cycles - run.counters.cycles) <= MODEL_TOLERANCE * run.counters.cycles
