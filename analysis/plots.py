@@ -16,7 +16,7 @@ from .hardware import HardwareSpec, get_hardware
 from .report import OpRow
 
 __all__ = ["plot_roofline", "plot_intensity_vs_batch", "plot_time_breakdown", "plot_utilization_comparison",
-           "plot_tile_roofline", "plot_layer_time"]
+           "plot_tile_roofline", "plot_layer_time", "plot_chip_timeline"]
 
 #: Marker of each analysis group in :func:`plot_tile_roofline`.
 GROUP_MARKERS = dict(zip(GROUPS, "osD^vP"))
@@ -226,3 +226,47 @@ def plot_layer_time(measurements: Sequence[OpMeasurement], machine: str) -> Figu
     ax.set_title(f"Full-size decode layer on {machine}, extrapolated by the tile model, by group")
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return fig
+
+
+#: What a timeline's share panel stacks per op: counter -> label.
+TIMELINE_SHARES = {"array_busy": "array computes", "dma_busy": "DRAM moves data",
+                   "load_wait_peer": "loads wait for the other engine",
+                   "dram_wait": "requests wait for the channel"}
+
+
+def plot_chip_timeline(timeline: dict, title: str) -> Figure:
+    """Per engine, each op's span (from the previous op's last STORE to its own) and,
+    below, the shares of that span in which the array computed, DRAM moved data, loads
+    waited for the other engine and requests waited for the channel.
+
+    ``timeline`` is ``{engine: [(op, start, end, {counter: cycles in the span})]}``, as
+    :meth:`~rooftile.sim.compile.chip.ChipProgram.timeline` reads it from the RTL's trace.
+    """
+    engines = list(timeline)
+    figure = Figure(figsize=(11, 2.2 + 1.4 * len(engines)))
+    gantt, shares = figure.subplots(2, 1, gridspec_kw={"height_ratios": [1, 1.4]})
+    names = sorted({op for spans in timeline.values() for op, *_ in spans})
+    colours = dict(zip(names, colormaps["tab20"].colors))
+    for lane, engine in enumerate(engines):
+        for op, start, end, _ in timeline[engine]:
+            gantt.broken_barh([(start, end - start)], (lane - 0.4, 0.8), color=colours[op])
+            if end - start > 0.04 * max(e for spans in timeline.values() for *_, e, _ in spans):
+                gantt.text((start + end) / 2, lane, op, ha="center", va="center", fontsize=6)
+    gantt.set_yticks(range(len(engines)), engines)
+    gantt.set_xlabel("cycle")
+    gantt.set_title(title)
+    labels, heights = [], {counter: [] for counter in TIMELINE_SHARES}
+    for engine in engines:
+        for op, start, end, counts in timeline[engine]:
+            labels.append(f"{engine}: {op}")
+            for counter in TIMELINE_SHARES:
+                heights[counter].append(counts[counter] / max(1, end - start))
+    x = np.arange(len(labels))
+    width = 0.8 / len(TIMELINE_SHARES)
+    for i, (counter, label) in enumerate(TIMELINE_SHARES.items()):
+        shares.bar(x + (i - 1.5) * width, heights[counter], width, label=label)
+    shares.set_xticks(x, labels, rotation=60, ha="right", fontsize=6)
+    shares.set_ylabel("share of the op's span")
+    shares.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    figure.tight_layout()
+    return figure

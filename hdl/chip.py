@@ -1,14 +1,13 @@
 """The chip: the tile and the attention unit's engine, each with its own program, on a
 shared external memory channel, synchronised by tokens across engines."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH
-from .dram import DramSetting, SharedChannel, dram_setting
+from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TRACE_DEPTH
+from .dram import STORAGE_KINDS, DramSetting, SharedChannel, dram_setting
 from .errors import InputError, one_of
-from .dram import STORAGE_KINDS
 from .tile import Tile
 from .tokens import Tokens
 
@@ -57,6 +56,8 @@ class Chip(wiring.Component):
     done : Out(1)
     counters : Out(ArrayLayout(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), 2))
         Each engine's counters.
+    trace_addr, trace_data
+        The selected engine's trace (:class:`~rooftile.hdl.tile.Tile`).
     status_done : Out(2)
         Each engine's ``done``.
     status_pc : Out(ArrayLayout(32, 2))
@@ -86,6 +87,8 @@ class Chip(wiring.Component):
             "done": Out(1),
             "counters": Out(data.ArrayLayout(
                 data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), len(ENGINES))),
+            "trace_addr": In(range(TRACE_DEPTH)),
+            "trace_data": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
             "status_done": Out(len(ENGINES)),
             "status_pc": Out(data.ArrayLayout(32, len(ENGINES))),
             "status_tokens": Out(data.ArrayLayout(TOKEN_WIDTH, len(PEER_TOKENS))),
@@ -121,12 +124,14 @@ class Chip(wiring.Component):
                 engine.host_addr.eq(self.host_addr), engine.host_wdata.eq(self.host_wdata),
                 engine.host_write_dram.eq(self.host_write_dram & selected),
                 engine.host_load.eq(self.host_load), engine.start.eq(self.start),
+                engine.trace_addr.eq(self.trace_addr),
                 self.counters[index].eq(engine.counters),
                 self.status_done[index].eq(engine.done),
                 self.status_pc[index].eq(engine.status_pc),
             ]
             with m.If(selected):
-                m.d.comb += self.host_rdata.eq(engine.host_rdata)
+                m.d.comb += [self.host_rdata.eq(engine.host_rdata),
+                             self.trace_data.eq(engine.trace_data)]
         # Each engine's done is held until the next start.
         m.d.comb += self.done.eq(tile.done & unit.done)
         return m

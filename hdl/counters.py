@@ -13,7 +13,7 @@ from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["COUNTER_WIDTH", "COUNTERS", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
+__all__ = ["COUNTER_WIDTH", "COUNTERS", "TRACE_DEPTH", "TOKENS", "TOKEN_WIDTH", "TOKEN_LIMIT",
            "HARNESS_COUNTERS", "Counters", "ChipCounters", "HarnessCounters", "split_lanes", "EventLayout",
            "CounterFile"]
 
@@ -38,6 +38,10 @@ COUNTERS = (
     "dram_wait",             # a DRAM request waited (for credit, or the shared channel)
     "load_wait_peer",        # load waiting on the other engine of a chip (its data)
 )
+
+#: Entries of a tile's trace: its counters as every STORE ends, the first this many
+#: STOREs of a program (op boundaries of a layer program, without Python per cycle).
+TRACE_DEPTH = 1024
 
 #: Counters of the array-level harness (matrix unit alone), read as separate ports.
 HARNESS_COUNTERS = ("cycles", "steps", "useful_macs", "drain_stalls")

@@ -51,6 +51,8 @@ class StoreUnit(wiring.Component):
     write : Out(stream.Signature(WriteRequest(config)))
     waiting : Out(1)
         An instruction waits for a token from execute (the ``store_wait_exec`` event).
+    done : Out(1)
+        The DRAM accepted an instruction's last row this cycle (the tile's trace).
     idle : Out(1)
         No instruction queued or running.
     """
@@ -67,6 +69,7 @@ class StoreUnit(wiring.Component):
                                                       shape=acc_row(config))),
             "write": Out(stream.Signature(WriteRequest(config))),
             "waiting": Out(1),
+            "done": Out(1),
             "idle": Out(1),
         })
 
@@ -107,5 +110,5 @@ class StoreUnit(wiring.Component):
             with m.If(rows.last):
                 m.d.comb += [self.to_prev.valid.eq(rows.push),
                              self.to_next.valid.eq(push_next),
-                             self.to_peer.valid.eq(push_peer)]
+                             self.to_peer.valid.eq(push_peer), self.done.eq(1)]
         return m

@@ -1,11 +1,11 @@
 """The tile: fetch, decoupled load / execute / store units, DRAM, tokens and counters."""
 
-from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, CounterFile
+from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, TRACE_DEPTH, CounterFile
 from .dram import (DRAM_IMAGE, PROGRAM_IMAGE, STORAGE_KINDS, ChannelRequest, Dram,
                    DramSetting, dram_setting)
 from .errors import one_of
@@ -69,6 +69,10 @@ class Tile(wiring.Component):
     status_tokens : Out(ArrayLayout(TOKEN_WIDTH, len(TOKENS)))
     status_units : Out(StructLayout)
         Busy flag and queue level of each unit.
+    trace_addr : In(range(TRACE_DEPTH))
+    trace_data : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
+        The counters as the program's STORE number ``trace_addr`` ended (the first
+        :data:`~rooftile.hdl.counters.TRACE_DEPTH`), a cycle after the address.
     peer_in : In(TokenSignature()), chip
         Data-written tokens from the other engine, for LOADs with the ``peer`` flag.
     peer_out : Out(TokenSignature(push=True)), chip
@@ -104,6 +108,8 @@ class Tile(wiring.Component):
             "status_units": Out(data.StructLayout({
                 "fetching": 1, "load_busy": 1, "exec_busy": 1, "store_busy": 1,
                 "load_queue": level, "exec_queue": level, "store_queue": level})),
+            "trace_addr": In(range(TRACE_DEPTH)),
+            "trace_data": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
             **chip,
         })
 
@@ -172,6 +178,19 @@ class Tile(wiring.Component):
             execute.softmax_done.eq(vector.done),
             execute.vector_idle.eq(vector.idle),
         ]
+
+        # The trace: the counters as each STORE ends.
+        m.submodules.trace = trace = memory.Memory(
+            shape=data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), depth=TRACE_DEPTH, init=[])
+        record, read = trace.write_port(), trace.read_port()
+        stores = Signal(range(TRACE_DEPTH + 1))
+        with m.If(self.start):
+            m.d.sync += stores.eq(0)
+        with m.Elif(store.done & (stores < TRACE_DEPTH)):
+            m.d.sync += stores.eq(stores + 1)
+        m.d.comb += [record.en.eq(store.done & (stores < TRACE_DEPTH)),
+                     record.addr.eq(stores), record.data.eq(counter_file.counters),
+                     read.addr.eq(self.trace_addr), self.trace_data.eq(read.data)]
 
         # Counters and status.
         events = {

@@ -39,7 +39,7 @@ class ChipProgram:
     """A layer compiled for a chip: each engine's ops, DRAM layout and instructions; runs
     through :func:`~rooftile.sim.run.pipeline.run_programs` with one operand tuple per
     op of each engine (tile ops first, in program order, then the unit's)."""
-    names: tuple          # (tile op names, unit op names), in program order
+    names: tuple          # (tile ops, unit ops), in program order, "/k" for sub-batch k
     programs: tuple       # (tile programs, unit programs)
     bases: tuple          # (tile bases, unit bases)
     commands: tuple       # (tile commands, unit commands)
@@ -67,7 +67,9 @@ class ChipProgram:
             ranges = self._exchange(config)
             image = [(self._moved(addr, ranges), word) for addr, word in image]
             reads = [(self._moved(addr, ranges), count) for addr, count in reads]
-        return {"dram": image, "program": self.instructions[engine], "read": reads}
+        stores = sum(1 for op, _, _ in self.commands[engine] if op == "STORE")
+        return {"dram": image, "program": self.instructions[engine], "read": reads,
+                "trace": stores}
 
     def job(self, config, *operands):
         count = len(self.programs[0])
@@ -103,6 +105,27 @@ class ChipProgram:
 
     def predict(self, config):
         return predict_chip(config, *self.commands)
+
+    def timeline(self, trace):
+        """``{engine: [(op, start, end, {counter: cycles})]}`` from the counters the RTL
+        traced at every STORE's end (a chip run's ``trace``): each op spans from its
+        engine's previous op's last STORE to its own, with what each counter added in
+        between (for :func:`~rooftile.analysis.plots.plot_chip_timeline`). Ops past the
+        trace's depth are left out."""
+        out = {}
+        for engine, name in enumerate(("tile", "unit")):
+            entries, spans, previous, stores = trace[name], [], None, 0
+            for label, program in zip(self.names[engine], self.programs[engine]):
+                stores += sum(1 for op, _, _ in program.commands if op == "STORE")
+                if stores > len(entries):
+                    break
+                now = entries[stores - 1]
+                before = previous or dict.fromkeys(now, 0)
+                spans.append((label, before["cycles"], now["cycles"],
+                              {k: now[k] - before[k] for k in now}))
+                previous = now
+            out[name] = spans
+        return out
 
     def isolated_cycles(self, config):
         """``(tile, unit)``: the cycles of each engine's ops run one at a time, alone
@@ -162,6 +185,10 @@ def compile_chip_layer(config, names, tile_programs, unit_programs):
     push = {max(index[(sb, p)] for p in producers) for sb in range(len(tile_programs))}
     wait = {index[(sb, consumers[0])] for sb in range(len(tile_programs))}
     tile_names = [name for _, name in order]
+    parts = len(tile_programs)
+
+    def label(sb, name):
+        return name if parts == 1 else f"{name} /{sb + 1}"
     tile_list = [tile_programs[sb][name] for sb, name in order]
     tile_commands, tile_bases, tile_words = _join(
         config, tile_list, tile_names, layer_waits(tile_names, inputs), push, wait)
@@ -185,6 +212,8 @@ def compile_chip_layer(config, names, tile_programs, unit_programs):
                                                 peer=True)
     unit_commands, unit_instructions = assemble(unit_config, moved, "the chip's unit program",
                                                 peer=True)
-    return ChipProgram((tuple(tile_names), tuple(unit_names)), (tile_list, list(unit_programs)),
+    labels = (tuple(label(sb, name) for sb, name in order),
+              tuple(label(sb, ATTENTION) for sb in range(parts)))
+    return ChipProgram(labels, (tile_list, list(unit_programs)),
                        (tile_bases, unit_bases), (tile_commands, unit_commands),
                        (tile_instructions, unit_instructions), shared, unit_config)

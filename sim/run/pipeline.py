@@ -48,6 +48,8 @@ class ProgramRun:
         Host seconds: loading, free-running compute, readback.
     run_dir : str or None
         Run folder with ``dump.fst`` when waves were requested.
+    trace : dict, list or None
+        The counters traced as STOREs ended, when the job asked for them.
     """
     program: object
     output: np.ndarray
@@ -56,6 +58,7 @@ class ProgramRun:
     prediction: object
     wall: dict
     run_dir: str | None = None
+    trace: object = None
 
     @property
     def exact(self):
@@ -197,7 +200,7 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
                                 expected=program.expected(config, *ops),
                                 counters=record(**result["counters"]),
                                 prediction=prediction, wall=result["wall"],
-                                run_dir=result.get("run_dir"))
+                                run_dir=result.get("run_dir"), trace=result.get("trace"))
                      for program, ops, result, prediction
                      in zip(programs, operands, outcome, predicted)])
     return runs

@@ -26,6 +26,7 @@ from pathlib import Path
 from ...analysis.comparison import ChipLayerMeasurement, LayerMeasurement
 from ...analysis.dataflows import dataflow_rows, plot_dataflow_utilization
 from ...analysis.extrapolation import Derates, layer_time_rows
+from ...analysis.plots import plot_chip_timeline
 from ...analysis.study_report import DPI, write_study
 from ...analysis.sensitivity import sensitivity
 from ...analysis.verdict import write_verdict
@@ -174,6 +175,29 @@ def _other_dataflows(spec, ops):
                 raise StudyError(f"the scaled ops do not fit the {dataflow} tile: "
                                  f"{error}") from None
     return others
+
+
+def _chip_notes(chips):
+    """Per chip unit, how far the verdict's composition of the engines is off the chip
+    measured on the RTL: what its decisions near the margin must absorb."""
+    notes = []
+    for unit in dict.fromkeys(c.unit for c in chips):
+        errors = [c.analytic_error for c in chips if c.unit == unit]
+        notes.append(f"Engine overlap measured on the chip with {unit} ({len(errors)} "
+                     f"layers): the verdict's composition is off the RTL by "
+                     f"{min(errors):+.1%} to {max(errors):+.1%} (negative: it promises "
+                     f"more overlap than the engines get).")
+    return notes
+
+
+def _chip_timelines(batches, all_runs):
+    """``(unit, Figure, label)`` per chip unit: the busy timeline of its first layer in
+    two sub-batches (one if no batch splits), from the RTL's trace."""
+    for name, (_, programs) in batches.items():
+        key = next((k for k in programs if k[1] == 2), next(iter(programs)))
+        run = all_runs[name][key]
+        label = f"{key[0]}, {key[1]} sub-batch(es)"
+        yield name[1], plot_chip_timeline(run.program.timeline(run.trace), label), label
 
 
 def _routing_rows(spec, layers):
@@ -330,11 +354,18 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
                   if r.model_error is not None]
         notes = [f"Tile model against the RTL on the {len(errors)} proxy runs: largest "
                  f"cycle error {max(errors):.1%} (the decision margin assumes 5%)."]
+        notes += _chip_notes(chip_measurements)
         text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes, records)
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:
         paths.update(write_study(out_dir, measurements, provenance, extra,
                                  layer_measurements, chip_measurements))
+        for kind, figure, label in _chip_timelines(chip_batches, all_runs):
+            paths[f"chip_timeline_{kind}"] = Path(out_dir) / f"chip_timeline_{kind}.png"
+            figure.savefig(paths[f"chip_timeline_{kind}"], dpi=DPI)
+            with paths["report"].open("a") as report:
+                report.write(f"![{label}: each engine's ops on the chip with {kind}, from "
+                             f"the RTL's trace](chip_timeline_{kind}.png)\n")
         if others:
             paths["dataflows"] = Path(out_dir) / DATAFLOW_FIGURE
             plot_dataflow_utilization(by_dataflow).savefig(paths["dataflows"], dpi=DPI)

@@ -19,7 +19,7 @@ from rooftile.hdl.dram import DramSetting, dram_setting
 from rooftile.hdl.tile import ROLES
 from rooftile.sim.compile.packing import pack_struct
 from rooftile.sim.tb.common import CLOCK_NS, run_jobs
-from rooftile.sim.tb.tile import _write_image
+from rooftile.sim.tb.tile import _write_image, read_trace
 
 
 def _lanes(dut):
@@ -79,9 +79,10 @@ async def run_job(dut, config, job):
         return {"error": await _diagnosis(dut, limit)}
     counters = _lanes(dut)
     await RisingEdge(dut.clk)
-    reads = {}
+    reads, trace = {}, {}
     for index, name in enumerate(ENGINES):
         dut.host_engine.value = index
+        trace[name] = await read_trace(dut, job["engines"][name].get("trace", 0))
         reads[name] = []
         for start, count in job["engines"][name]["read"]:
             words = []
@@ -93,8 +94,8 @@ async def run_job(dut, config, job):
             reads[name].append(words)
     wall = {"load_s": loaded - began, "compute_s": computed - loaded,
             "readback_s": time.perf_counter() - computed}
-    return {"read": reads, "counters": {"cycles": max(c["cycles"] for c in counters.values()),
-                                        **counters}, "wall": wall}
+    return {"read": reads, "trace": trace, "wall": wall,
+            "counters": {"cycles": max(c["cycles"] for c in counters.values()), **counters}}
 
 
 @cocotb.test()

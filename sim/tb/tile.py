@@ -13,7 +13,7 @@ import time
 import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS
+from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, TRACE_DEPTH
 from rooftile.hdl.counters import split_lanes
 from rooftile.hdl.dram import DRAM_IMAGE, PROGRAM_IMAGE, DramSetting, dram_setting
 from rooftile.sim.compile.packing import pack_struct
@@ -36,6 +36,18 @@ def _diagnosis(dut, limit):
             f"(queue {levels[1]}), store {'busy' if store_busy else 'idle'} "
             f"(queue {levels[2]}); tokens {tokens}. A unit with a queued instruction and "
             f"a zero token count is waiting on that token.")
+
+
+async def read_trace(dut, count):
+    """The first ``count`` entries of the tile's trace (counters as each STORE ended)."""
+    entries = []
+    for index in range(min(count, TRACE_DEPTH)):
+        dut.trace_addr.value = index
+        await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        entries.append(dict(zip(COUNTERS, split_lanes(int(dut.trace_data.value),
+                                                      COUNTER_WIDTH, len(COUNTERS)))))
+    return entries
 
 
 def _write_image(path, words):
@@ -66,6 +78,7 @@ async def run_job(dut, config, job):
     counters = dict(zip(COUNTERS, split_lanes(int(dut.counters.value), COUNTER_WIDTH,
                                          len(COUNTERS))))
     await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
+    trace = await read_trace(dut, job.get("trace", 0))
     reads = []
     for start, count in job["read"]:
         words = []
@@ -77,7 +90,8 @@ async def run_job(dut, config, job):
         reads.append(words)
     wall = {"load_s": loaded - began, "compute_s": computed - loaded,
             "readback_s": time.perf_counter() - computed}
-    return {"read": reads, "counters": counters, "wall": wall}
+    return {"read": reads, "counters": counters, "wall": wall,
+            **({"trace": trace} if trace else {})}
 
 
 @cocotb.test()

@@ -131,7 +131,7 @@ def test_ports_are_what_the_testbenches_bind():
                      "host_rdata", "host_instr", "host_write_instr", "host_load",
                      "dram_setting",
                      "start", "done", "counters", "status_pc", "status_tokens",
-                     "status_units"}
+                     "status_units", "trace_addr", "trace_data"}
     # The DRAM's rate and latency are run-time settings: one Verilog serves them all.
     other = CONFIG.replace(dram_bytes_per_cycle=Fraction(5, 7), dram_latency=100)
     assert verilog.convert(Tile(other), name="tile", emit_src=False) == text

@@ -27,7 +27,9 @@ def test_chip_layers_are_measured_beside_the_compositions(tmp_path):
     assert one["layer_cycles_analytic"] == one["layer_cycles_isolated_sum"]
     # Two sub-batches: it takes the slower engine's, below the sum.
     assert two["layer_cycles_analytic"] < two["layer_cycles_isolated_sum"]
-    assert "## Layers on the chip" in paths["report"].read_text()
+    report = paths["report"].read_text()
+    assert "## Layers on the chip" in report and "chip_timeline_logic-die.png" in report
+    assert paths["chip_timeline_logic-die"].stat().st_size > 10_000
 
 
 def test_unknown_chip_unit_is_refused():

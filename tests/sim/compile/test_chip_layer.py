@@ -7,6 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from rooftile.analysis.plots import plot_chip_timeline
 from rooftile.hdl.errors import InputError
 from rooftile.hdl.isa import assemble
 from rooftile.hdl.params import AttentionUnit, TileConfig
@@ -55,6 +56,18 @@ def test_chip_layers_are_bit_exact_and_match_the_model():
     one, two = runs
     # Sub-batches read the tile's weights twice: on this memory-bound layer they cost.
     assert two.counters.tile.bytes_read > one.counters.tile.bytes_read
+    # The trace: every op's span on each engine, back to back, with its counts.
+    timeline = two.program.timeline(two.trace)
+    for engine, names in zip(("tile", "unit"), two.program.names):
+        spans = timeline[engine]
+        assert [op for op, *_ in spans] == list(names)
+        assert spans[0][1] == 0 and all(a[2] == b[1] for a, b in zip(spans, spans[1:]))
+        counters = getattr(two.counters, engine)
+        assert spans[-1][2] < counters.cycles
+        assert sum(counts["array_busy"] for *_, counts in spans) == counters.array_busy
+    assert names == ("attention /1", "attention /2")
+    figure = plot_chip_timeline(timeline, "MHA layer, two sub-batches")
+    assert len(figure.axes) == 2
 
 
 def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
