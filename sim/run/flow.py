@@ -391,7 +391,7 @@ def build_many(configs, top="tile", *, simulator="verilator", workers=None):
     BuildError
         The first build that failed.
     """
-    unique = list({config.digest: config for config in configs}.values())
+    unique = list({_design_digest(config, top): config for config in configs}.values())
     workers = build_workers(len(unique), workers)
     if workers <= 1:
         for config in unique:

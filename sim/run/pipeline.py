@@ -147,9 +147,10 @@ def run_batches(batches, *, simulator="verilator", waves=False, starts=1, worker
     # Waves: built per run; a cluster's workers build into their own caches.
     for top, configs in (groups.items() if engine.local and not waves else ()):
         if progress:
-            progress(f"building {len({c.digest for c in configs})} {top} configuration(s) "
-                     f"(cached ones are reused)")
-        flow.build_many(configs, top, simulator=simulator, workers=workers)
+            progress(f"building {top} configurations (cached ones are reused)")
+        count = flow.build_many(configs, top, simulator=simulator, workers=workers)
+        if progress:
+            progress(f"  {count} {top} configuration(s) ready")
 
     total = sum(w for *_, weights in prepared for w in weights) or 1
     # A start of at most 1/(2 workers) of the work keeps the processes busy to the end.
