@@ -121,13 +121,19 @@ class FullOp:
 @dataclasses.dataclass(frozen=True)
 class LayerOps:
     """A workload's decode layer as the verdict prices it: ``batch`` sequences per TP
-    group, its ops, and the ops of the same layer at half the batch (empty at batch 1)."""
+    group, its ops, and the ops of the same layer at half the batch (empty at batch 1).
+
+    ``chip`` holds ``((unit, sub-batches), factor)`` pairs measured on the chip
+    (``rooftile study --chip``): the layer co-simulated on the RTL over the composition
+    below, which the unit variant's schedule with that many sub-batches is multiplied
+    by; a unit or schedule not measured keeps the composition."""
     workload: str
     model: str
     attention: str
     batch: int
     ops: tuple
     half_batch_ops: tuple = ()
+    chip: tuple = ()
 
 
 def deployment(model, machine, dtype, ep_devices):
@@ -203,11 +209,14 @@ def _schedule(variant, layer, runs, dtype, tp, ratio, overlap):
     parts = _parts(variant, layer.ops, runs, dtype, tp, ratio)
     unit = [p for p in parts if p[0] == "unit"]
     tile = [p for p in parts if p[0] == "tile"]
-    seconds = _time(unit, False) + _time(tile, overlap)
+    measured = dict(layer.chip)
+    kind = variant.unit.design.name if variant.unit is not None else None
+    seconds = (_time(unit, False) + _time(tile, overlap)) * measured.get((kind, 1), 1.0)
     if overlap and unit and layer.half_batch_ops:
         half = _parts(variant, layer.half_batch_ops, runs, dtype, tp, ratio)
         seconds = min(seconds, 2 * max(_time([p for p in half if p[0] == "unit"], False),
-                                       _time([p for p in half if p[0] == "tile"], True)))
+                                       _time([p for p in half if p[0] == "tile"], True))
+                      * measured.get((kind, 2), 1.0))
     if not unit:
         return seconds, variant
     idle = dataclasses.replace(variant, unit=None)

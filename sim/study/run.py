@@ -184,9 +184,10 @@ def _chip_notes(chips):
     for unit in dict.fromkeys(c.unit for c in chips):
         errors = [c.analytic_error for c in chips if c.unit == unit]
         notes.append(f"Engine overlap measured on the chip with {unit} ({len(errors)} "
-                     f"layers): the verdict's composition is off the RTL by "
+                     f"layers): the composition of its engines' times is off the RTL by "
                      f"{min(errors):+.1%} to {max(errors):+.1%} (negative: it promises "
-                     f"more overlap than the engines get).")
+                     f"more overlap than the engines get); the {unit} variant's layers "
+                     f"take the measured overlap.")
     return notes
 
 
@@ -347,7 +348,7 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
     paths = {}
     if verdict:
         rows, layer_ops, records = run_verdict(spec, layers, proxy_configs, proxy_programs,
-                                               all_runs)
+                                               all_runs, chip=chip_measurements)
         flips = sensitivity(layer_ops, records, spec.machines, spec.dtype, spec.context,
                             spec.ep_devices)
         errors = [r.model_error for runs_ in records.values() for r in runs_.values()

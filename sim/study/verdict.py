@@ -91,9 +91,10 @@ def compile_proxies(spec, layers):
     return configs, programs
 
 
-def _layer_ops(spec, layer):
+def _layer_ops(spec, layer, chip=()):
     """The analysis record of a lowered layer and of the same layer at half the batch
-    (whose ops are priced with the full batch's programs, by op name)."""
+    (whose ops are priced with the full batch's programs, by op name), with what the
+    chip measured of its engines' overlap (``chip``: ChipLayerMeasurement records)."""
     def full(op, key=None):
         kind = ("attention" if op.attention is not None else
                 "experts" if op.group == "routed_experts" else "other")
@@ -103,15 +104,20 @@ def _layer_ops(spec, layer):
         keys = {op.name: op.key for op in layer.scaled}
         halved = lower_workload(spec, Workload(layer.workload.model, layer.workload.batch // 2))
         half = tuple(full(op, keys[op.name]) for op in halved.scaled)
+    measured = tuple(((c.unit, c.subbatches),
+                      c.layer_cycles_measured / c.layer_cycles_analytic)
+                     for c in chip if c.workload == layer.workload.label)
     return LayerOps(layer.workload.label, layer.workload.model, layer.attention,
-                    layer.workload.batch, tuple(full(op) for op in layer.scaled), half)
+                    layer.workload.batch, tuple(full(op) for op in layer.scaled), half,
+                    measured)
 
 
-def run_verdict(spec, layers, configs, programs, rtl_runs, *, constants=None):
+def run_verdict(spec, layers, configs, programs, rtl_runs, *, constants=None, chip=()):
     """Price every proxy: the RTL runs of the baseline tile and the unit engines
     (``rtl_runs``, ``{proxy name or "study": {key: ProgramRun}}``, made with the study's
     own by :func:`rooftile.sim.study.measure.run_scaled`), the rescaled tiles with the
-    tile model. Returns ``(rows, layer_ops, records)`` for
+    tile model; a unit variant's layer takes the overlap its chip measured (``chip``,
+    ChipLayerMeasurement records) where one was run. Returns ``(rows, layer_ops, records)`` for
     :func:`rooftile.analysis.verdict.verdict`.
 
     Raises
@@ -139,7 +145,7 @@ def run_verdict(spec, layers, configs, programs, rtl_runs, *, constants=None):
             key: ScaledRun.of(config, every[key].flop, every[key].ideal_bytes(data_bytes),
                               run.prediction if rtl else run, run.counters if rtl else None)
             for key, run in runs.items()}
-    layer_ops = [_layer_ops(spec, layer) for layer in layers]
+    layer_ops = [_layer_ops(spec, layer, chip) for layer in layers]
     extra = {} if constants is None else {"constants": constants}
     rows = verdict(layer_ops, records, spec.machines, spec.dtype, spec.context,
                    spec.ep_devices, **extra)

@@ -270,3 +270,31 @@ def test_write_verdict_opens_with_the_answer(tmp_path):
     saved = json.loads(paths["verdict_json"].read_text())
     assert saved["margin"] == MARGIN and len(saved["verdict"]) == len(rows)
     assert paths["verdict_csv"].read_text().count("\n") == len(rows) + 1
+
+
+def test_overlap_measured_on_the_chip_replaces_the_composition():
+    """A unit variant's schedule with one batch (U + T) or two sub-batches
+    (2 max(U_half, T_half)) is scaled by what the chip measured of it; others keep theirs."""
+    by_name = {v.name: v for v in variants("h100")}
+    base, unit, bank = by_name["baseline"], by_name["logic-die"], by_name["bank-level"]
+    runs = runs_for("AP")
+    serial = LayerOps("m b=2", "llama-2-7b", "mha", 2, (ATT, PROJ))
+    composed = layer_time(unit, serial, runs, "bf16", overlap=False)
+    die = layer_time(base, serial, runs, "bf16", overlap=False)
+    for factor in (0.5, 1.25):   # the faster of the measured schedule and the die alone
+        measured = dataclasses.replace(serial, chip=((("logic-die", 1), factor),))
+        assert layer_time(unit, measured, runs, "bf16", overlap=False) == pytest.approx(
+            min(factor * composed, die))
+    assert 0.5 * composed < die < 1.25 * composed
+    for variant in (base, bank):
+        assert layer_time(variant, measured, runs, "bf16", overlap=False) == \
+            layer_time(variant, serial, runs, "bf16", overlap=False)
+    # Two sub-batches: the pipelined schedule is scaled, then the fastest is taken (of
+    # one batch, two sub-batches and the die alone).
+    piped = dataclasses.replace(LAYER, chip=((("logic-die", 2), 3.0),))
+    serial = layer_time(unit, LAYER, runs, "bf16", overlap=False)
+    pipelined = layer_time(unit, LAYER, runs, "bf16", overlap=True)
+    alone = layer_time(base, LAYER, runs, "bf16", overlap=True)
+    assert pipelined < min(serial, alone)
+    assert layer_time(unit, piped, runs, "bf16", overlap=True) == pytest.approx(
+        min(serial, 3.0 * pipelined, alone))
