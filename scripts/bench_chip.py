@@ -3,7 +3,8 @@ study's layers as one program on the tile (every op, attention included) and on 
 chip (attention on the unit's engine), each under cocotb + Verilator, bit-exact, the
 fastest of --runs runs. Prints cycles, seconds and simulated cycles per second of both
 and their ratio. Run:
-    python scripts/bench_chip.py [--model llama-2-7b] [--batch 16] [--unit logic-die] [--runs 2]
+    python scripts/bench_chip.py [--model llama-2-7b] [--batch 16] [--unit logic-die]
+                                 [--rows 8] [--cols 8] [--runs 2]
 """
 
 import argparse
@@ -16,7 +17,7 @@ from rooftile.sim.compile.layer import compile_layer
 from rooftile.sim.run import flow
 from rooftile.sim.study.chip import compile_chip
 from rooftile.sim.study.schedules import compile_scaled, lower_workload
-from rooftile.sim.study.spec import Workload, default_spec
+from rooftile.sim.study.spec import Workload, balanced_tile, default_spec
 
 
 def fastest(config, top, program, runs):
@@ -40,9 +41,16 @@ def main(argv=None):
     parser.add_argument("--model", default="llama-2-7b", help="%(default)s")
     parser.add_argument("--batch", type=int, default=16, help="%(default)s")
     parser.add_argument("--unit", default="logic-die", help="attention unit kind (%(default)s)")
+    parser.add_argument("--rows", type=int, default=8, help="%(default)s")
+    parser.add_argument("--cols", type=int, default=8, help="%(default)s")
     parser.add_argument("--runs", type=int, default=2, help="%(default)s")
     args = parser.parse_args(argv)
-    spec = default_spec()
+    config = default_spec().config
+    spec = default_spec(config=balanced_tile(rows=args.rows, cols=args.cols,
+                                             sp_depth=config.sp_depth,
+                                             acc_depth=config.acc_depth,
+                                             dram_depth=config.dram_depth,
+                                             program_depth=config.program_depth))
     layer = lower_workload(spec, Workload(args.model, args.batch))
     programs = compile_scaled(spec.config, layer.scaled)
     alone = compile_layer(spec.config, [op.name for op in layer.scaled],
