@@ -11,15 +11,15 @@ names the engines still running and the tokens between them.
 import time
 
 import cocotb
-from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from rooftile.hdl.chip import ENGINES, PEER_TOKENS
 from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, split_lanes
 from rooftile.hdl.dram import DramSetting, dram_setting
 from rooftile.hdl.tile import ROLES
 from rooftile.sim.compile.packing import pack_struct
-from rooftile.sim.tb.common import CLOCK_NS, run_jobs
-from rooftile.sim.tb.tile import _write_image, read_trace
+from rooftile.sim.tb.common import run_jobs
+from rooftile.sim.tb.tile import _write_image, load_and_run, read_ranges, read_trace
 
 
 def _lanes(dut):
@@ -64,17 +64,8 @@ async def run_job(dut, config, job):
         _, dram_image, program_image = ROLES[name]
         _write_image(dram_image, job["engines"][name]["dram"])
         _write_image(program_image, enumerate(job["engines"][name]["program"]))
-    dut.host_load.value = 1
-    await RisingEdge(dut.clk)
-    dut.host_load.value = 0
-    loaded = time.perf_counter()
-    dut.start.value = 1
-    await RisingEdge(dut.clk)
-    dut.start.value = 0
     limit = job["max_cycles"]
-    await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
-    await ReadOnly()
-    computed = time.perf_counter()
+    loaded, computed = await load_and_run(dut, limit)
     if not int(dut.done.value):
         return {"error": await _diagnosis(dut, limit)}
     counters = _lanes(dut)
@@ -83,15 +74,7 @@ async def run_job(dut, config, job):
     for index, name in enumerate(ENGINES):
         dut.host_engine.value = index
         trace[name] = await read_trace(dut, job["engines"][name].get("trace", 0))
-        reads[name] = []
-        for start, count in job["engines"][name]["read"]:
-            words = []
-            for addr in range(start, start + count):
-                dut.host_addr.value = addr
-                await RisingEdge(dut.clk)
-                await RisingEdge(dut.clk)
-                words.append(int(dut.host_rdata.value))
-            reads[name].append(words)
+        reads[name] = await read_ranges(dut, job["engines"][name]["read"])
     wall = {"load_s": loaded - began, "compute_s": computed - loaded,
             "readback_s": time.perf_counter() - computed}
     return {"read": reads, "trace": trace, "wall": wall,

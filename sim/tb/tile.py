@@ -56,12 +56,10 @@ def _write_image(path, words):
         f.writelines(f"@{addr:x} {word:x}\n" for addr, word in words)
 
 
-async def run_job(dut, config, job):
-    began = time.perf_counter()
-    dut.dram_setting.value = pack_struct(DramSetting(config), dram_setting(config))
-    # Both memories in one cycle: the storage primitives read their images.
-    _write_image(DRAM_IMAGE, job["dram"])
-    _write_image(PROGRAM_IMAGE, enumerate(job["program"]))
+async def load_and_run(dut, limit):
+    """Fill the memories from their image files (one cycle), pulse ``start`` and sleep
+    until ``done`` or ``limit`` cycles; return ``(loaded, computed)`` host times, ``done``
+    read in the settled phase of the last edge."""
     dut.host_load.value = 1
     await RisingEdge(dut.clk)
     dut.host_load.value = 0
@@ -69,18 +67,16 @@ async def run_job(dut, config, job):
     dut.start.value = 1
     await RisingEdge(dut.clk)
     dut.start.value = 0
-    limit = job["max_cycles"]
     await First(RisingEdge(dut.done), Timer(limit * CLOCK_NS, unit="ns"))
     await ReadOnly()  # every register of this edge settled (Icarus fires mid-update)
-    computed = time.perf_counter()
-    if not int(dut.done.value):
-        return {"error": _diagnosis(dut, limit)}
-    counters = dict(zip(COUNTERS, split_lanes(int(dut.counters.value), COUNTER_WIDTH,
-                                         len(COUNTERS))))
-    await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
-    trace = await read_trace(dut, job.get("trace", 0))
+    return loaded, time.perf_counter()
+
+
+async def read_ranges(dut, ranges):
+    """The DRAM words of ``(start, count)`` ranges through the host port, a read every
+    two cycles (call after leaving the read-only phase)."""
     reads = []
-    for start, count in job["read"]:
+    for start, count in ranges:
         words = []
         for addr in range(start, start + count):
             dut.host_addr.value = addr
@@ -88,6 +84,24 @@ async def run_job(dut, config, job):
             await RisingEdge(dut.clk)
             words.append(int(dut.host_rdata.value))
         reads.append(words)
+    return reads
+
+
+async def run_job(dut, config, job):
+    began = time.perf_counter()
+    dut.dram_setting.value = pack_struct(DramSetting(config), dram_setting(config))
+    # Both memories in one cycle: the storage primitives read their images.
+    _write_image(DRAM_IMAGE, job["dram"])
+    _write_image(PROGRAM_IMAGE, enumerate(job["program"]))
+    limit = job["max_cycles"]
+    loaded, computed = await load_and_run(dut, limit)
+    if not int(dut.done.value):
+        return {"error": _diagnosis(dut, limit)}
+    counters = dict(zip(COUNTERS, split_lanes(int(dut.counters.value), COUNTER_WIDTH,
+                                         len(COUNTERS))))
+    await RisingEdge(dut.clk)  # leave the read-only phase before driving the host port
+    trace = await read_trace(dut, job.get("trace", 0))
+    reads = await read_ranges(dut, job["read"])
     wall = {"load_s": loaded - began, "compute_s": computed - loaded,
             "readback_s": time.perf_counter() - computed}
     return {"read": reads, "counters": counters, "wall": wall,

@@ -21,10 +21,10 @@ FAST = SLOW.replace(dram_bytes_per_cycle=Fraction(16), dram_latency=20)
 MHA = ("qkv_proj", "attention", "o_proj", "ffn_up_gate", "ffn_down")
 
 
-def mha_layer(config):
+def mha_layer(config, context=21):
     shift = config.data_width + 2
     programs = [compile_gemm(config, 3, 20, 24, out_shift=shift),
-                compile_attention(config, AttentionShape(2, 3, 21, 8, 8)),
+                compile_attention(config, AttentionShape(2, 3, context, 8, 8)),
                 compile_gemm(config, 3, 16, 20, out_shift=shift),
                 compile_gemm(config, 3, 20, 36, out_shift=shift),
                 compile_gemm(config, 3, 36, 20, out_shift=shift)]
@@ -83,13 +83,7 @@ def test_layer_is_bit_exact_and_matches_the_model(config):
 def test_weight_stationary_layer_is_bit_exact_and_matches_the_model():
     # The weight-stationary tests' tile (its build is shared).
     from test_gemm_ws import WS_CONFIG as config
-    shift = config.data_width + 2
-    programs = [compile_gemm(config, 3, 20, 24, out_shift=shift),
-                compile_attention(config, AttentionShape(2, 3, 16, 8, 8)),
-                compile_gemm(config, 3, 16, 20, out_shift=shift),
-                compile_gemm(config, 3, 20, 36, out_shift=shift),
-                compile_gemm(config, 3, 36, 20, out_shift=shift)]
-    layer = compile_layer(config, MHA, programs)
+    programs, layer = mha_layer(config, context=16)
     rng = np.random.default_rng(4)
     operands = tuple(p.random_operands(config, rng) for p in programs)
     (run,) = run_programs(config, [layer], [operands])
