@@ -21,8 +21,8 @@ import numpy as np
 
 from ...hdl.errors import InputError
 from ...hdl.isa import assemble
-from ..model.tile_model import cycle_bound, predict_chip
-from .layer import LAYER_INPUTS, _join, layer_waits
+from ..model.tile_model import predict_chip
+from .layer import LAYER_INPUTS, LayerProgram, _join, layer_waits
 
 __all__ = ["ChipProgram", "compile_chip_layer"]
 
@@ -36,72 +36,69 @@ def _shared_half(config):
 
 @dataclasses.dataclass
 class ChipProgram:
-    """A layer compiled for a chip: each engine's ops, DRAM layout and instructions; runs
-    through :func:`~rooftile.sim.run.pipeline.run_programs` with one operand tuple per
-    op of each engine (tile ops first, in program order, then the unit's)."""
-    names: tuple          # (tile ops, unit ops), in program order, "/k" for sub-batch k
-    programs: tuple       # (tile programs, unit programs)
-    bases: tuple          # (tile bases, unit bases)
-    commands: tuple       # (tile commands, unit commands)
-    instructions: tuple
+    """A layer compiled for a chip: one :class:`~rooftile.sim.compile.layer.LayerProgram`
+    per engine; runs through :func:`~rooftile.sim.run.pipeline.run_programs` with one
+    operand tuple per op of each engine (the tile's first, in program order, then the
+    unit's)."""
+    engines: tuple        # (tile, unit) LayerPrograms; op names "/k" for sub-batch k
     shared: int           # the unit's first shared word
     unit_config: object
     top = "chip"
 
-    def _exchange(self, config):
-        """The unit's words that live in its shared half, as ``(first, words)`` ranges of
-        its layout before the move."""
-        return [(base + first, count) for program, base in zip(self.programs[1], self.bases[1])
-                for first, count in program.exchange_ranges(self.unit_config)]
+    @property
+    def names(self):
+        return tuple(engine.names for engine in self.engines)
 
-    def _moved(self, addr, ranges):
-        return addr + (self.shared if any(a <= addr < a + n for a, n in ranges) else 0)
+    @property
+    def programs(self):
+        return tuple(engine.programs for engine in self.engines)
 
-    def _engine_job(self, config, engine, operands):
-        image, reads = [], []
-        for program, base, ops in zip(self.programs[engine], self.bases[engine], operands):
-            job = program.job(config, *ops)
-            image += [(addr + base, word) for addr, word in job["dram"]]
-            reads += [(addr + base, count) for addr, count in job["read"]]
-        if engine == 1:
-            ranges = self._exchange(config)
-            image = [(self._moved(addr, ranges), word) for addr, word in image]
-            reads = [(self._moved(addr, ranges), count) for addr, count in reads]
-        stores = sum(1 for op, _, _ in self.commands[engine] if op == "STORE")
-        return {"dram": image, "program": self.instructions[engine], "read": reads,
-                "trace": stores}
+    @property
+    def commands(self):
+        return tuple(engine.commands for engine in self.engines)
+
+    def _configs(self, config):
+        return (config, self.unit_config)
+
+    def _moved(self, job):
+        """The unit's job with its queries and outputs in its shared half."""
+        ranges = [(base + first, count)
+                  for program, base in zip(self.engines[1].programs, self.engines[1].bases)
+                  for first, count in program.exchange_ranges(self.unit_config)]
+
+        def move(addr):
+            return addr + (self.shared if any(a <= addr < a + n for a, n in ranges) else 0)
+
+        return {**job, "dram": [(move(addr), word) for addr, word in job["dram"]],
+                "read": [(move(addr), count) for addr, count in job["read"]]}
 
     def job(self, config, *operands):
-        count = len(self.programs[0])
-        tile = self._engine_job(config, 0, operands[:count])
-        unit = self._engine_job(self.unit_config, 1, operands[count:])
-        bound = (cycle_bound(config, self.commands[0])
-                 + cycle_bound(self.unit_config, self.commands[1]))
-        return {"engines": {"tile": tile, "unit": unit}, "max_cycles": bound}
+        count = len(self.engines[0].programs)
+        jobs = [engine.job(cfg, *ops) for engine, cfg, ops in zip(
+            self.engines, self._configs(config), (operands[:count], operands[count:]))]
+        jobs[1] = self._moved(jobs[1])
+        bound = sum(job.pop("max_cycles") for job in jobs)
+        for job, engine in zip(jobs, self.engines):
+            job["trace"] = sum(1 for op, _, _ in engine.commands if op == "STORE")
+        return {"engines": dict(zip(("tile", "unit"), jobs)), "max_cycles": bound}
 
     def op_outputs(self, config, result):
         """Each op's output array (tile ops, then the unit's)."""
-        outputs = []
-        for engine, name, cfg in ((0, "tile", config), (1, "unit", self.unit_config)):
-            reads = list(result["read"][name])
-            for program in self.programs[engine]:
-                count = len(program.read_ranges(cfg))
-                outputs.append(program.output(cfg, {**result, "read": reads[:count]}))
-                reads = reads[count:]
-        return outputs
+        return [output for engine, cfg, name in zip(self.engines, self._configs(config),
+                                                     ("tile", "unit"))
+                for output in engine.op_outputs(cfg, {**result, "read": result["read"][name]})]
 
     def output(self, config, result):
         return np.concatenate([np.ravel(o) for o in self.op_outputs(config, result)])
 
     def expected(self, config, *operands):
-        configs = [config] * len(self.programs[0]) + [self.unit_config] * len(self.programs[1])
-        programs = list(self.programs[0]) + list(self.programs[1])
-        return np.concatenate([np.ravel(p.expected(c, *ops))
-                               for p, c, ops in zip(programs, configs, operands)])
+        count = len(self.engines[0].programs)
+        return np.concatenate([engine.expected(cfg, *ops) for engine, cfg, ops in zip(
+            self.engines, self._configs(config), (operands[:count], operands[count:]))])
 
     def random_operands(self, config, rng):
-        return (tuple(p.random_operands(config, rng) for p in self.programs[0])
-                + tuple(p.random_operands(self.unit_config, rng) for p in self.programs[1]))
+        return tuple(ops for engine, cfg in zip(self.engines, self._configs(config))
+                     for ops in engine.random_operands(cfg, rng))
 
     def predict(self, config):
         return predict_chip(config, *self.commands)
@@ -214,6 +211,8 @@ def compile_chip_layer(config, names, tile_programs, unit_programs):
                                                 peer=True)
     labels = (tuple(label(sb, name) for sb, name in order),
               tuple(label(sb, ATTENTION) for sb in range(parts)))
-    return ChipProgram(labels, (tile_list, list(unit_programs)),
-                       (tile_bases, unit_bases), (tile_commands, unit_commands),
-                       (tile_instructions, unit_instructions), shared, unit_config)
+    return ChipProgram((
+        LayerProgram(labels[0], tile_list, tile_bases, tile_instructions, tile_commands,
+                     tile_words),
+        LayerProgram(labels[1], list(unit_programs), unit_bases, unit_instructions,
+                     unit_commands, unit_words)), shared, unit_config)

@@ -76,8 +76,9 @@ def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
     tile = [(op, tuple(d for d in deps if not (op == "STORE" and d == "peer")), args)
             for op, deps, args in program.commands[0] if op != "FINISH"]
     commands, instructions = assemble(CONFIG, tile, peer=True)
-    broken = dataclasses.replace(program, commands=(commands, program.commands[1]),
-                                 instructions=(instructions, program.instructions[1]))
+    tile = dataclasses.replace(program.engines[0], commands=commands,
+                               instructions=instructions)
+    broken = dataclasses.replace(program, engines=(tile, program.engines[1]))
     with pytest.raises(ValueError, match="peer tokens do not match"):
         broken.predict(CONFIG)
     job = broken.job(CONFIG, *program.random_operands(CONFIG, np.random.default_rng(0)))
