@@ -112,7 +112,12 @@ def dask_cluster(tmp_path):
                                     "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                   for _ in range(2)]
-        yield json.loads(scheduler_file.read_text())["address"]
+        address = json.loads(scheduler_file.read_text())["address"]
+        # Both workers registered before the sweep connects (it needs only one to start).
+        from distributed import Client
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
     finally:
         for proc in reversed(procs):
             proc.terminate()
