@@ -229,10 +229,11 @@ def ChannelRequest(config):
     return data.StructLayout({"valid": 1, "bytes": range(config.dram_word_bytes + 1)})
 
 
-def _token_bucket(m, config, setting, start, spent):
+def _token_bucket(m, config, setting, start):
     """Add a token bucket counted in ``1 / setting.den`` bytes to ``m``: ``setting.num``
     added each cycle, capped at :func:`credit_cap`, full after ``start``, ``spent``
-    (a Value) taken this cycle. Returns the credit available this cycle."""
+    taken this cycle. Returns ``(level, spent)``: the credit available this cycle, and
+    the signal the caller drives with what it takes."""
     num, den = setting.num, setting.den
     most = 2 * config.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
     cap = Signal(range(most + 1))
@@ -240,13 +241,14 @@ def _token_bucket(m, config, setting, start, spent):
     # Full at reset and at start whatever the setting: the bucket holds min(credit, cap).
     credit = Signal(range(most + 1), init=most)
     level = Signal(range(most + 1))
+    spent = Signal(range(most + 1))
     m.d.comb += level.eq(Mux(credit > cap, cap, credit))
     after = level - spent + num
     with m.If(start):
         m.d.sync += credit.eq(most)
     with m.Else():
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
-    return level
+    return level, spent
 
 
 class Dram(wiring.Component):
@@ -340,7 +342,6 @@ class Dram(wiring.Component):
                      self.host_rdata.eq(storage.host_rdata)]
 
         # The candidate: a valid write wins over a read, and blocks it while it waits.
-        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR
         candidate_bytes = Mux(self.write.valid, self.write.payload.bytes,
                               self.read.payload.bytes)
         candidate_addr = Mux(self.write.valid, self.write.payload.addr,
@@ -349,8 +350,7 @@ class Dram(wiring.Component):
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
         own = Signal()
-        spent = Signal(range(most + 1))
-        level = _token_bucket(m, cfg, self.setting, self.start, spent)
+        level, spent = _token_bucket(m, cfg, self.setting, self.start)
         m.d.comb += [
             own.eq(level >= candidate_bytes * den),
             go.eq((self.write.valid | self.read.valid) &
@@ -439,9 +439,7 @@ class SharedChannel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        most = 2 * cfg.dram_word_bytes * MAX_RATE_DENOMINATOR
-        spent = Signal(range(most + 1))
-        level = _token_bucket(m, cfg, self.setting, self.start, spent)
+        level, spent = _token_bucket(m, cfg, self.setting, self.start)
         ahead = C(0, 1)   # a port before this one is valid
         for i in range(self._ports):
             request = self.requests[i]
