@@ -51,12 +51,15 @@ def _harness(config):
 
 def _tile(config):
     from ...hdl.tile import Tile
-    return Tile(config)
+    from ...hdl.top import Registered
+    return Registered(Tile(config), ("start", "dram_setting"))
 
 
 def _chip(config):
     from ...hdl.chip import Chip
-    return Chip(config)
+    from ...hdl.top import Registered
+    return Registered(Chip(config), ("start", "tile_setting", "unit_setting",
+                                     "channel_setting"))
 
 
 #: Top-level designs: name -> (component factory, cocotb testbench module).
