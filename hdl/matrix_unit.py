@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .array import SystolicArray, WeightStationaryArray
+from .clock_gate import clock_gated
 from .isa import ExecCommand
 from .pe import Control, ResultLayout, WeightLayout
 from .scratchpad import Scratchpad
@@ -53,6 +54,9 @@ class MatrixUnit(wiring.Component):
         The last row of a block was written to the accumulator this cycle.
     idle : Out(1)
         No command being fed and no result in flight.
+    awake : Out(1)
+        The next clock edge may change the unit's state: it gates the unit's clock
+        (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config):
@@ -75,6 +79,7 @@ class MatrixUnit(wiring.Component):
             "block_fed": Out(1),
             "block_written": Out(1),
             "idle": Out(1),
+            "awake": Out(1),
         })
 
     @property
@@ -147,7 +152,9 @@ class MatrixUnit(wiring.Component):
         # --- Writer: rows arrive de-skewed, one every two cycles, row 0 first.
         write = _accumulator_writer(m, self, pending, deskew.o[0].valid, cfg.rows,
                                     [lane.value for lane in deskew.o])
-        m.d.comb += self.idle.eq(~busy & ~pending.r_rdy & ~write)
+        m.d.comb += [self.idle.eq(~busy & ~pending.r_rdy & ~write),
+                     self.awake.eq(self.cmd.valid | ~self.idle |
+                                   (since_last < cfg.drain_interval))]
         return m
 
 
@@ -319,7 +326,8 @@ class WeightStationaryUnit(MatrixUnit):
 
         # --- Writer: result rows arrive de-skewed, one per cycle, in step order.
         write = _accumulator_writer(m, self, pending, arrival.o[0], None, deskew.o)
-        m.d.comb += self.idle.eq(~loading_valid & ~streaming_valid & ~pending.r_rdy & ~write)
+        m.d.comb += [self.idle.eq(~loading_valid & ~streaming_valid & ~pending.r_rdy & ~write),
+                     self.awake.eq(self.cmd.valid | ~self.idle)]
         return m
 
 
@@ -333,7 +341,8 @@ def add_matrix_unit(m, config):
     accumulator to module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can
     connect host, DMA or store ports to them (the scratchpads' ``write`` and
     ``write_word``, the accumulator's new ports)."""
-    m.submodules.unit = unit = MATRIX_UNITS[config.dataflow](config)
+    unit = MATRIX_UNITS[config.dataflow](config)
+    clock_gated(m, "unit", unit, unit.awake)
     m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
                                           config.entries_per_word(config.rows))
     m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,

@@ -5,6 +5,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .clock_gate import clock_gated
 from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, TRACE_DEPTH, CounterFile
 from .dram import (DRAM_IMAGE, PROGRAM_IMAGE, STORAGE_KINDS, ChannelRequest, Dram,
                    DramSetting, dram_setting)
@@ -124,7 +125,8 @@ class Tile(wiring.Component):
         m.submodules.tokens = tokens = Tokens()
         m.submodules.load = load = LoadUnit(cfg)
         m.submodules.execute = execute = ExecuteUnit(cfg, matrix.blocks_in_flight)
-        m.submodules.vector = vector = VectorUnit(cfg)
+        vector = VectorUnit(cfg)
+        clock_gated(m, "vector", vector, vector.awake)
         m.submodules.store = store = StoreUnit(cfg)
         m.submodules.counter_file = counter_file = CounterFile(cfg)
 
@@ -164,7 +166,9 @@ class Tile(wiring.Component):
         wiring.connect(m, dram.response, load.response)
         wiring.connect(m, load.sp_a, sp_a.write_word)
         wiring.connect(m, load.sp_b, sp_b.write_word)
-        wiring.connect(m, vector.acc_read, acc.read_port())
+        # The vector unit's accumulator reads are clocked with it: their data then
+        # changes only while it is awake, and so does the logic that reads it.
+        wiring.connect(m, vector.acc_read, acc.read_port(domain="vector"))
         wiring.connect(m, vector.sp_write, sp_b.write)
         wiring.connect(m, store.acc_read, acc.read_port())
         wiring.connect(m, store.write, dram.write)

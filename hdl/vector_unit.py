@@ -92,6 +92,9 @@ class VectorUnit(wiring.Component):
         Pulses with the last scratchpad write of a command.
     idle : Out(1)
         No command in progress and no write in flight.
+    awake : Out(1)
+        The next clock edge may change the unit's state (a command waits or runs): it
+        gates the unit's clock (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config):
@@ -104,6 +107,7 @@ class VectorUnit(wiring.Component):
                                                        shape=operand_row(config, config.cols))),
             "done": Out(1),
             "idle": Out(1),
+            "awake": Out(1),
         })
 
     def elaborate(self, platform):
@@ -131,6 +135,7 @@ class VectorUnit(wiring.Component):
             self.done.eq((tag_c.kind == _Kind.NORM) & tag_c.last),
             self.idle.eq(self.cmd.ready & (tag_a.kind == _Kind.NONE) &
                          (tag_b.kind == _Kind.NONE) & (tag_c.kind == _Kind.NONE)),
+            self.awake.eq(self.cmd.valid | ~self.idle),
         ]
         return m
 
