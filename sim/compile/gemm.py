@@ -111,6 +111,12 @@ class GemmProgram:
         blocks = _ceil_div(m, config.rows) * _ceil_div(n, config.cols)
         return [(self.c_base, blocks * config.rows)]
 
+    def exchange_ranges(self, config):
+        """``(first word, words)`` of what a chip's unit running this GEMM exchanges with
+        the tile (the activations A it reads, the output C it writes); the weights B stay
+        in the unit's memory."""
+        return [(self.a_base, self.b_base - self.a_base)] + self.read_ranges(config)
+
     def output(self, config, result):
         """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""
         (words,) = result["read"]

@@ -133,7 +133,7 @@ def _chip_batches(spec, layers):
     for kind in spec.chip_units:
         config, compiled = unit_chip(doubled, kind, spec.dtype), {}
         out[("chip", kind)] = (config, {
-            (layer.workload.label, parts): compile_chip(config, layer, parts, compiled)
+            (layer.workload.label, parts): compile_chip(config, kind, layer, parts, compiled)
             for layer in layers for parts in SUBBATCHES
             if parts == 1 or layer.workload.batch >= parts})
     return out
