@@ -14,13 +14,15 @@ that sub-batch lets the tile load the group's output (when a later op reads it).
 
 The unit's DRAM keeps what stays in its memory (the KV cache; the experts' weights) in
 its lower half, read at its own rate, and what it exchanges with the tile (each
-program's ``exchange_ranges``: queries and outputs, or a GEMM's activations and
-outputs) in its upper half, which the chip routes over the shared channel
-(:data:`~rooftile.hdl.dram.SHARING` ``"upper"``).
+program's ``exchange_ranges``: an attention's queries and outputs) in its upper half,
+which the chip routes over the shared channel (:data:`~rooftile.hdl.dram.SHARING`
+``"upper"``).
 
-NB: a GEMM's activations and outputs on the unit cross the shared channel even when
-they pass between two of the unit's own ops (the experts' up/gate to down projection),
-where the unit could keep them: a little more traffic on the channel than needed.
+NB: a GEMM on the unit (Duplex's routed experts) exchanges nothing over the channel: as
+on Duplex's Logic-PIM, the tile's own STOREs write the activations into the unit's
+memory and its own LOADs read the outputs back, both already on the channel, and the
+unit reads the activations and weights and writes its outputs at its own rate. Its
+per-panel re-reads of the activations are traffic inside the memory.
 """
 
 import dataclasses

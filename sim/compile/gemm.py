@@ -113,9 +113,13 @@ class GemmProgram:
 
     def exchange_ranges(self, config):
         """``(first word, words)`` of what a chip's unit running this GEMM exchanges with
-        the tile (the activations A it reads, the output C it writes); the weights B stay
-        in the unit's memory."""
-        return [(self.a_base, self.b_base - self.a_base)] + self.read_ranges(config)
+        the tile over the shared channel: nothing. The hand-off's channel traffic is the
+        tile's own STOREs of the activations and LOADs of the outputs, already on the
+        channel; the unit (a PIM in the memory, as Duplex's) reads A and B and writes C
+        in its memory at its own rate. Counting the unit's accesses too would charge the
+        channel twice, and a narrow engine's re-reads of A (once per output panel) are
+        traffic inside the memory."""
+        return []
 
     def output(self, config, result):
         """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""

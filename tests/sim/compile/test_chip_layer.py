@@ -102,24 +102,27 @@ def test_chip_layers_are_bit_exact_and_match_the_model():
 
 def test_moe_layers_with_experts_on_the_unit_are_bit_exact_and_match_the_model():
     runs = run_exact([moe_chip(CONFIG, 1), moe_chip(CONFIG, 2)], seed=2)
+    # The unit exchanges nothing over the shared channel (GemmProgram.exchange_ranges):
+    # the channel carries the tile's traffic only, as predict_chip assumes, so the
+    # chip's and each engine's cycles are within the tolerance.
+    errors = {(parts, engine): (model.cycles - measured.cycles) / measured.cycles
+              for parts, run in enumerate(runs, 1)
+              for engine, model, measured in (
+                  ("chip", run.prediction, run.counters),
+                  ("tile", run.prediction.tile, run.counters.tile),
+                  ("unit", run.prediction.unit, run.counters.unit))}
+    worst = max(errors, key=lambda key: abs(errors[key]))
+    assert abs(errors[worst]) <= MODEL_TOLERANCE, (
+        f"model off the RTL by {errors[worst]:+.1%} ({worst[1]}, {worst[0]} "
+        f"sub-batch(es)); all: {', '.join(f'{k}: {v:+.1%}' for k, v in errors.items())}")
     for run in runs:
-        counters, prediction = run.counters, run.prediction
-        # The unit ends the layer: the chip's and its cycles are within the tolerance
-        # (measured: -0.2% and 0.0%). The tile's are a lower bound (-8.8%, -7.4%): the
-        # model leaves out the unit's activation and output transfers ahead of the
-        # tile's on the shared channel (predict_chip), which the experts have more of
-        # than an attention's queries.
-        assert abs(prediction.cycles - counters.cycles) <= MODEL_TOLERANCE * counters.cycles
-        assert (abs(prediction.unit.cycles - counters.unit.cycles)
-                <= MODEL_TOLERANCE * counters.unit.cycles)
-        assert prediction.tile.cycles <= counters.tile.cycles
+        counters = run.counters
+        assert run.program.exchanged == []
         assert counters.unit.cycles > counters.tile.cycles
         # The experts end the layer: the tile never waits for them, the unit waits for
         # the router's output, and the layer ends when both engines are done.
         assert counters.tile.load_wait_peer == 0 and counters.unit.load_wait_peer > 0
         assert counters.cycles == max(counters.tile.cycles, counters.unit.cycles)
-        # The unit's activations and outputs cross the shared channel.
-        assert counters.unit.dram_wait > 0
     one, two = runs
     assert one.program.unit_ops == ("expert_up_gate", "expert_down")
     assert two.program.names[1] == ("expert_up_gate /1", "expert_down /1",

@@ -43,10 +43,13 @@ def test_duplex_runs_the_routed_experts_of_the_moe_layers_only(tmp_path):
     # The dense layer has no op for the unit: it is not run on the chip.
     assert [(c["workload"], c["subbatches"]) for c in chips] == [
         ("deepseek-v2-lite b=2", 1), ("deepseek-v2-lite b=2", 2)]
+    # The unit exchanges nothing over the shared channel (its activations and outputs
+    # are the tile's own stores and loads): the chip's model holds within 5%.
+    errors = [chip["model_error"] for chip in chips]
+    assert max(map(abs, errors)) <= 0.05, f"chip model off the RTL by {errors}"
     for chip in chips:
         assert chip["exact"] is True
         assert chip["unit_ops"] == "expert_up_gate, expert_down"
-        assert abs(chip["model_error"]) <= 0.05
         assert chip["unit_wait_peer"] > 0 and chip["tile_wait_peer"] == 0
     assert "| duplex | expert_up_gate, expert_down |" in paths["report"].read_text()
 
