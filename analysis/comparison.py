@@ -256,15 +256,18 @@ class LayerMeasurement:
 
 @dataclass(frozen=True)
 class ChipLayerMeasurement:
-    """A scaled decode layer on the chip (the tile and an attention unit's engine, each
+    """A scaled decode layer on the chip (the tile and a near-memory unit's engine, each
     running its program), against the compositions the verdict assumes.
 
     Members
     -------
     workload, unit : str
-        The workload and the attention unit kind.
+        The workload and the unit kind.
     subbatches : int
-        1: the attention, then the rest; 2: two sub-batches interleaved (NeuPIMs).
+        1: the whole batch; 2: two sub-batches interleaved (NeuPIMs).
+    unit_ops : str
+        The layer's ops the unit ran, comma-separated (the attention; the routed
+        experts for Duplex).
     layer_cycles_measured : int
         RTL cycles until both engines were done.
     layer_cycles_isolated_sum : int
@@ -286,6 +289,7 @@ class ChipLayerMeasurement:
     workload: str
     unit: str
     subbatches: int
+    unit_ops: str
     layer_cycles_measured: int
     layer_cycles_isolated_sum: int
     layer_cycles_model: int

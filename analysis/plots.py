@@ -4,6 +4,7 @@ Figures are built on ``matplotlib.figure.Figure`` directly, never through pyplot
 display or global backend state is involved and the caller decides where to save them.
 """
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -245,11 +246,14 @@ def plot_chip_timeline(timeline: dict, title: str) -> Figure:
     engines = list(timeline)
     figure = Figure(figsize=(11, 2.2 + 1.4 * len(engines)))
     gantt, shares = figure.subplots(2, 1, gridspec_kw={"height_ratios": [1, 1.4]})
-    names = sorted({op for spans in timeline.values() for op, *_ in spans})
-    colours = dict(zip(names, colormaps["tab20"].colors))
+    # One colour per op, its sub-batches alike (labels "op /k"); a layer may have more
+    # ops than the palette has colours.
+    names = sorted({op.split(" /")[0] for spans in timeline.values() for op, *_ in spans})
+    colours = dict(zip(names, itertools.cycle(colormaps["tab20"].colors)))
     for lane, engine in enumerate(engines):
         for op, start, end, _ in timeline[engine]:
-            gantt.broken_barh([(start, end - start)], (lane - 0.4, 0.8), color=colours[op])
+            gantt.broken_barh([(start, end - start)], (lane - 0.4, 0.8),
+                              color=colours[op.split(" /")[0]])
             if end - start > 0.04 * max(e for spans in timeline.values() for *_, e, _ in spans):
                 gantt.text((start + end) / 2, lane, op, ha="center", va="center", fontsize=6)
     gantt.set_yticks(range(len(engines)), engines)

@@ -195,7 +195,8 @@ def _chip_section(chips: Sequence[ChipLayerMeasurement]) -> list[str]:
     """Each layer on the chip against the verdict's composition of its engines."""
     if not chips:
         return []
-    rows = [{"workload": c.workload, "unit": c.unit, "sub-batches": c.subbatches,
+    rows = [{"workload": c.workload, "unit": c.unit, "unit runs": c.unit_ops,
+             "sub-batches": c.subbatches,
              "measured cycles": c.layer_cycles_measured,
              "isolated sum": c.layer_cycles_isolated_sum,
              "verdict's composition": c.layer_cycles_analytic,
@@ -206,12 +207,16 @@ def _chip_section(chips: Sequence[ChipLayerMeasurement]) -> list[str]:
                  f"{c.tile_wait_peer:,} / {c.unit_wait_peer:,}",
              "DRAM waits (tile / unit)": f"{c.tile_channel_wait:,} / {c.unit_channel_wait:,}"}
             for c in chips]
-    return ["## Layers on the chip: the tile and an attention unit co-simulated", "",
-            "Each layer's attention on the unit's engine, the rest on the tile, one program "
-            "each (`rooftile.sim.compile.chip`), the unit's query and output transfers on "
-            "the tile's external channel. The verdict's composition adds the engines' "
-            "times for one batch and takes the slower engine's for two interleaved "
-            "sub-batches; the isolated sum runs every op alone (the tile model).", "",
+    return ["## Layers on the chip: the tile and a near-memory unit co-simulated", "",
+            "Each layer's ops the unit runs (the attention for an attention unit, the "
+            "routed experts for Duplex; a layer with none of them is not run for that "
+            "unit) on the unit's engine, the rest on the tile, one program each "
+            "(`rooftile.sim.compile.chip`); what the unit exchanges with the tile "
+            "(activations and outputs) crosses the tile's external channel, what stays in "
+            "its memory (the KV cache, the experts' weights) is read at its own rate. The "
+            "verdict's composition adds the engines' times for one batch and takes the "
+            "slower engine's for two interleaved sub-batches; the isolated sum runs every "
+            "op alone (the tile model).", "",
             markdown_table(rows), ""]
 
 

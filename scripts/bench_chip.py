@@ -56,7 +56,7 @@ def main(argv=None):
     alone = compile_layer(spec.config, [op.name for op in layer.scaled],
                           [programs[op.key] for op in layer.scaled])
     chip_config = spec.config.replace(attention_unit=AttentionUnit(args.unit))
-    chip = compile_chip(chip_config, layer)
+    chip = compile_chip(chip_config, args.unit, layer)
     rows = [("tile alone", *fastest(spec.config, "tile", alone, args.runs)),
             (f"chip (+{args.unit} {chip_config.attention_unit_tile().rows}x1)",
              *fastest(chip_config, "chip", chip, args.runs))]

@@ -191,7 +191,8 @@ def add_study_arguments(parser):
                              "local processes)")
     parser.add_argument("--chip", nargs="+", choices=CHIP_UNITS, metavar="UNIT",
                         help="also co-simulate each layer on the chip: the tile and this "
-                             "attention unit's engine, one program each (choices: "
+                             "unit's engine, one program each, for the layers with ops "
+                             "the unit runs (duplex: MoE layers) (choices: "
                              f"{', '.join(CHIP_UNITS)}; default: none)")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--no-verdict", action="store_true",

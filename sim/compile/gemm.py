@@ -111,6 +111,16 @@ class GemmProgram:
         blocks = _ceil_div(m, config.rows) * _ceil_div(n, config.cols)
         return [(self.c_base, blocks * config.rows)]
 
+    def exchange_ranges(self, config):
+        """``(first word, words)`` of what a chip's unit running this GEMM exchanges with
+        the tile over the shared channel: nothing. The hand-off's channel traffic is the
+        tile's own STOREs of the activations and LOADs of the outputs, already on the
+        channel; the unit (a PIM in the memory, as Duplex's) reads A and B and writes C
+        in its memory at its own rate. Counting the unit's accesses too would charge the
+        channel twice, and a narrow engine's re-reads of A (once per output panel) are
+        traffic inside the memory."""
+        return []
+
     def output(self, config, result):
         """Reassemble C from the DRAM words read back from :meth:`read_ranges`."""
         (words,) = result["read"]

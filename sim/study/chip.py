@@ -1,19 +1,20 @@
-"""A study's layers on the chip: the tile with an attention unit beside it, co-simulated.
+"""A study's layers on the chip: the tile with a near-memory unit beside it, co-simulated.
 
 The verdict prices each unit from its engine run alone and assumes how the engines
-overlap; the chip measures it (:mod:`rooftile.sim.compile.chip`): the layer's attention
-on the unit's engine, everything else on the tile, with the whole batch or two
-sub-batches interleaved as NeuPIMs does.
+overlap; the chip measures it (:mod:`rooftile.sim.compile.chip`): the layer's ops the
+unit runs (the attention for an attention unit, the routed experts for Duplex) on the
+unit's engine, everything else on the tile, with the whole batch or two sub-batches
+interleaved as NeuPIMs does.
 """
 
 import dataclasses
 
 from ...hdl.errors import InputError
-from ..compile.chip import ATTENTION, compile_chip_layer
-from ..compile.attention import compile_attention
+from ..compile.chip import compile_chip_layer
 from .spec import StudyError
+from .verdict import runs_on
 
-__all__ = ["SUBBATCHES", "sub_batch", "compile_chip"]
+__all__ = ["SUBBATCHES", "sub_batch", "unit_ops", "compile_chip"]
 
 #: Sub-batches a chip layer runs in: the whole batch, and two halves interleaved.
 SUBBATCHES = (1, 2)
@@ -33,31 +34,39 @@ def sub_batch(op, parts):
     return dataclasses.replace(op, attention=shape)
 
 
-def compile_chip(config, layer, parts=1, compiled=None):
+def unit_ops(kind, layer):
+    """The names of ``layer``'s ops that unit ``kind`` runs (none: the layer has no
+    chip with that unit)."""
+    return tuple(op.name for op in layer.scaled if runs_on(kind, op))
+
+
+def compile_chip(config, kind, layer, parts=1, compiled=None):
     """Compile ``layer`` (a lowered :class:`~rooftile.sim.study.schedules.Layer`) for the
-    chip of ``config`` (a TileConfig with an attention unit) in ``parts`` sub-batches;
-    ``compiled`` (a dict) keeps the op programs between calls for the same ``config``.
+    chip of ``config`` (a TileConfig whose attention unit is unit ``kind``'s engine, a
+    key of :data:`~rooftile.analysis.cost.UNITS`) in ``parts`` sub-batches; ``compiled``
+    (a dict) keeps the op programs between calls for the same ``config``.
 
     Raises
     ------
     StudyError
-        The layer does not fit the chip (naming the engine and the field to raise).
+        The unit runs none of the layer's ops, or the layer does not fit the chip
+        (naming the engine and the field to raise).
     """
     compiled = {} if compiled is None else compiled
-    unit_config = config.attention_unit_tile()
+    engines = {"tile": config, "unit": config.attention_unit_tile()}
+    mine = unit_ops(kind, layer)
 
-    def program(op):
-        if op.key not in compiled:
-            compiled[op.key] = (compile_attention(unit_config, op.attention)
-                                if op.name == ATTENTION else op.program(config))
-        return compiled[op.key]
+    def program(engine, op):
+        if (engine, op.key) not in compiled:
+            compiled[(engine, op.key)] = op.program(engines[engine])
+        return compiled[(engine, op.key)]
 
     try:
         ops = [sub_batch(op, parts) for op in layer.scaled]
-        tile = {op.name: program(op) for op in ops if op.name != ATTENTION}
-        (unit,) = [program(op) for op in ops if op.name == ATTENTION]
+        tile = {op.name: program("tile", op) for op in ops if op.name not in mine}
+        unit = {op.name: program("unit", op) for op in ops if op.name in mine}
         return compile_chip_layer(config, [op.name for op in ops], [tile] * parts,
                                   [unit] * parts)
     except (InputError, ValueError) as error:
-        raise StudyError(f"{layer.workload.label} on the chip ({parts} sub-batch(es)): "
-                         f"{error}") from None
+        raise StudyError(f"{layer.workload.label} on the chip with {kind} ({parts} "
+                         f"sub-batch(es)): {error}") from None

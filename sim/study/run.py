@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ...analysis.comparison import ChipLayerMeasurement, LayerMeasurement
+from ...analysis.cost import UNITS
 from ...analysis.dataflows import dataflow_rows, plot_dataflow_utilization
 from ...analysis.extrapolation import Derates, layer_time_rows
 from ...analysis.plots import plot_chip_timeline
@@ -34,7 +35,7 @@ from ..compile.layer import compile_layer
 from ...hdl.params import DATAFLOWS
 from ..run import flow
 from ..run.simulators import simulator_version
-from .chip import SUBBATCHES, compile_chip
+from .chip import SUBBATCHES, compile_chip, unit_ops
 from .measure import measurement, run_scaled
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError
@@ -125,16 +126,33 @@ def _layer_measurements(layers, runs, layer_runs):
 
 def _chip_batches(spec, layers):
     """``{("chip", unit): (config, {(workload label, sub-batches): ChipProgram})}`` for
-    every unit of ``spec.chip_units``; two sub-batches where the batch splits."""
+    every unit of ``spec.chip_units``, of the layers it runs ops of (every layer for an
+    attention unit, the MoE layers for Duplex); two sub-batches where the batch splits.
+
+    Raises
+    ------
+    StudyError
+        A unit that runs no op of any workload (before any build).
+    """
     out = {}
-    # Two sub-batches hold every op of the tile twice, each with its weights.
+    # Two sub-batches hold every op twice, each with its weights: both engines' DRAM
+    # doubled (the tile's program memory too).
     doubled = spec.config.replace(dram_depth=2 * spec.config.dram_depth,
                                   program_depth=2 * spec.config.program_depth)
     for kind in spec.chip_units:
+        mine = [layer for layer in layers if unit_ops(kind, layer)]
+        if not mine:
+            raise StudyError(f"--chip {kind}: {kind} runs a layer's {UNITS[kind].runs} "
+                             f"and none of the workloads "
+                             f"({', '.join(layer.workload.label for layer in layers)}) has "
+                             f"any (the MoE models' layers have routed experts, e.g. "
+                             f"deepseek-v3)")
         config, compiled = unit_chip(doubled, kind, spec.dtype), {}
+        config = config.replace(attention_unit=dataclasses.replace(
+            config.attention_unit, dram_depth=2 * config.attention_unit.dram_depth))
         out[("chip", kind)] = (config, {
-            (layer.workload.label, parts): compile_chip(config, layer, parts, compiled)
-            for layer in layers for parts in SUBBATCHES
+            (layer.workload.label, parts): compile_chip(config, kind, layer, parts, compiled)
+            for layer in mine for parts in SUBBATCHES
             if parts == 1 or layer.workload.batch >= parts})
     return out
 
@@ -149,6 +167,7 @@ def _chip_measurements(batches, all_runs):
             c = run.counters
             out.append(ChipLayerMeasurement(
                 workload=label, unit=name[1], subbatches=parts,
+                unit_ops=", ".join(program.unit_ops),
                 layer_cycles_measured=c.cycles, layer_cycles_isolated_sum=tile + unit,
                 layer_cycles_model=run.prediction.cycles,
                 layer_cycles_analytic=tile + unit if parts == 1 else max(tile, unit),
@@ -177,17 +196,25 @@ def _other_dataflows(spec, ops):
     return others
 
 
-def _chip_notes(chips):
+def _chip_notes(chips, layers):
     """Per chip unit, how far the verdict's composition of the engines is off the chip
-    measured on the RTL: what its decisions near the margin must absorb."""
+    measured on the RTL (what its decisions near the margin must absorb), and which
+    layers it skipped for running none of their ops."""
     notes = []
     for unit in dict.fromkeys(c.unit for c in chips):
-        errors = [c.analytic_error for c in chips if c.unit == unit]
-        notes.append(f"Engine overlap measured on the chip with {unit} ({len(errors)} "
-                     f"layers): the composition of its engines' times is off the RTL by "
-                     f"{min(errors):+.1%} to {max(errors):+.1%} (negative: it promises "
-                     f"more overlap than the engines get); the {unit} variant's layers "
-                     f"take the measured overlap.")
+        mine = [c for c in chips if c.unit == unit]
+        errors = [c.analytic_error for c in mine]
+        measured = {c.workload for c in mine}
+        skipped = [layer.workload.label for layer in layers
+                   if layer.workload.label not in measured]
+        notes.append(f"Engine overlap measured on the chip with {unit} running "
+                     f"{' / '.join(dict.fromkeys(c.unit_ops for c in mine))} "
+                     f"({len(errors)} layer runs): the composition of its engines' times is "
+                     f"off the RTL by {min(errors):+.1%} to {max(errors):+.1%} (negative: "
+                     f"it promises more overlap than the engines get); the {unit} "
+                     f"variant's layers take the measured overlap."
+                     + (f" Not run for {', '.join(skipped)}: {unit} runs none of their "
+                        f"ops." if skipped else ""))
     return notes
 
 
@@ -355,7 +382,7 @@ def _run_study(spec, out_dir, final_dir, progress, verdict, comparison, engine):
                   if r.model_error is not None]
         notes = [f"Tile model against the RTL on the {len(errors)} proxy runs: largest "
                  f"cycle error {max(errors):.1%} (the decision margin assumes 5%)."]
-        notes += _chip_notes(chip_measurements)
+        notes += _chip_notes(chip_measurements, layers)
         text, paths = write_verdict(out_dir, rows, spec.machines, flips, notes, records)
         provenance["wall_s"]["total"] = round(time.perf_counter() - began, 1)
     if comparison:

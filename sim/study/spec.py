@@ -20,8 +20,9 @@ __all__ = ["Workload", "StudySpec", "StudyError", "MLA_FORMS", "CHIP_UNITS", "ba
 #: The forms MLA's attention can be simulated in: its execution orders (the accounting
 #: forms of ``analysis.ops.MLA_FORMS`` are roofline bookkeeping of the absorbed order).
 MLA_FORMS = MLA_EXECUTION_ORDERS
-#: The units a chip can put beside the tile: those that run the attention.
-CHIP_UNITS = tuple(kind for kind, design in UNITS.items() if design.runs == "attention")
+#: The units a chip can put beside the tile: every unit, each running a contiguous group
+#: of a layer's ops (the attention, or an MoE layer's routed experts).
+CHIP_UNITS = tuple(UNITS)
 
 
 class StudyError(InputError):
@@ -89,8 +90,9 @@ class StudySpec:
         Seeds the operands and the MoE routing sample.
     simulator : str
     chip_units : tuple of str
-        Attention units (:data:`CHIP_UNITS`) co-simulated beside the tile on the chip,
-        every layer with one batch and two interleaved sub-batches; none by default.
+        Units (:data:`CHIP_UNITS`) co-simulated beside the tile on the chip, every layer
+        with ops the unit runs, with one batch and two interleaved sub-batches; none by
+        default.
     compare_dataflows : bool
         Also run every scaled op on the same tile with each other dataflow
         (:data:`~rooftile.hdl.params.DATAFLOWS`) and report them side by side.
@@ -140,8 +142,8 @@ class StudySpec:
                              f"got {self.attention!r}")
         for kind in self.chip_units:
             if kind not in CHIP_UNITS:
-                raise StudyError(f"chip unit must be one of {', '.join(CHIP_UNITS)} (the "
-                                 f"units that run attention), got {kind!r}")
+                raise StudyError(f"chip unit must be one of {', '.join(CHIP_UNITS)}, "
+                                 f"got {kind!r}")
         for name in ("context", "ep_devices", "max_context", "max_width", "max_head_dim",
                      "max_instances"):
             value = getattr(self, name)

@@ -18,7 +18,7 @@ from ...hdl.params import MAX_RATE_DENOMINATOR, AttentionUnit
 from .schedules import compile_scaled, lower_workload
 from .spec import StudyError, Workload
 
-__all__ = ["unit_chip", "proxies", "compile_proxies", "run_verdict"]
+__all__ = ["unit_chip", "runs_on", "proxies", "compile_proxies", "run_verdict"]
 
 #: The RTL attention unit preset that builds each placement's engine.
 _ENGINE_KIND = {"logic-die": "logic-die", "bank": "bank-level"}
@@ -61,7 +61,7 @@ def proxies(spec):
     return out
 
 
-def _runs_on(kind, op):
+def runs_on(kind, op):
     """Does unit ``kind`` run scaled op ``op``?"""
     runs = UNITS[kind].runs
     return op.attention is not None if runs == "attention" else op.group == "routed_experts"
@@ -82,7 +82,7 @@ def compile_proxies(spec, layers):
     for name, config in configs.items():
         if config == spec.config:
             continue
-        mine = [op for op in every if _runs_on(name[1], op)] if name[0] == "unit" else every
+        mine = [op for op in every if runs_on(name[1], op)] if name[0] == "unit" else every
         try:
             programs[name] = compile_scaled(config, mine)
         except StudyError as error:

@@ -6,7 +6,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from rooftile.analysis.claims import intensity_sweep
-from rooftile.analysis.plots import plot_intensity_vs_batch, plot_roofline, plot_time_breakdown
+from rooftile.analysis.plots import (TIMELINE_SHARES, plot_chip_timeline,
+                                     plot_intensity_vs_batch, plot_roofline,
+                                     plot_time_breakdown)
 from rooftile.analysis.report import format_table, layer_rows, write_csv, write_json
 from rooftile.analysis.roofline import roofline
 
@@ -70,3 +72,16 @@ def test_plots_are_figures_with_labelled_axes(rows):
         heights[patch.get_x()] = heights.get(patch.get_x(), 0) + patch.get_height()
     totals = sorted(sum(r.time_s for r in rows if r.layer == layer) * 1e6 for layer in ("dense", "moe"))
     assert sorted(heights.values()) == pytest.approx(totals)
+
+
+def test_chip_timeline_colours_each_op_alike_in_every_sub_batch():
+    """A DeepSeek-V3 layer in two sub-batches has more op spans than the palette has
+    colours: each op keeps one colour across its sub-batches."""
+    counts = dict.fromkeys(TIMELINE_SHARES, 1)
+    ops = [f"op{i}" for i in range(12)]
+    tile = [(f"{op} /{sb}", 10 * i, 10 * i + 10, counts)
+            for i, (sb, op) in enumerate((sb, op) for sb in (1, 2) for op in ops)]
+    figure = plot_chip_timeline({"tile": tile, "unit": []}, "two sub-batches")
+    colours = [tuple(bars.get_facecolor()[0]) for bars in figure.axes[0].collections]
+    assert len(colours) == 24 and colours[:12] == colours[12:]
+    assert len(set(colours)) == 12

@@ -298,3 +298,21 @@ def test_overlap_measured_on_the_chip_replaces_the_composition():
     assert pipelined < min(serial, alone)
     assert layer_time(unit, piped, runs, "bf16", overlap=True) == pytest.approx(
         min(serial, 3.0 * pipelined, alone))
+
+
+def test_duplex_takes_the_overlap_measured_on_its_chip():
+    """Duplex's schedule of an MoE layer (its routed experts on the unit) is scaled by
+    what the chip with Duplex measured, as an attention unit's is."""
+    by_name = {v.name: v for v in variants("h100")}
+    base, duplex, die_unit = by_name["baseline"], by_name["duplex"], by_name["logic-die"]
+    experts = FullOp("expert_down", "E", "experts", flop=2e10, bytes=8e9)
+    layer = LayerOps("m b=2", "deepseek-v3", "mla-absorbed", 2, (PROJ, experts))
+    runs = runs_for("PE")
+    composed = layer_time(duplex, layer, runs, "bf16", overlap=False)
+    die = layer_time(base, layer, runs, "bf16", overlap=False)
+    assert composed < die
+    measured = dataclasses.replace(layer, chip=((("duplex", 1), 0.75),))
+    assert layer_time(duplex, measured, runs, "bf16", overlap=False) == pytest.approx(
+        0.75 * composed)
+    assert layer_time(die_unit, measured, runs, "bf16", overlap=False) == \
+        layer_time(die_unit, layer, runs, "bf16", overlap=False)

@@ -1,5 +1,6 @@
-"""A decode layer on the chip: the tile and the attention unit's engine, each running
-its program, bit-exact, against the tile model's prediction of the pair."""
+"""A decode layer on the chip: the tile and the unit's engine (running the attention, or
+an MoE layer's routed experts as Duplex does), each running its program, bit-exact,
+against the tile model's prediction of the pair."""
 
 import dataclasses
 from fractions import Fraction
@@ -22,6 +23,8 @@ SMALL = dict(sp_depth=512, acc_depth=256, dram_depth=1 << 14, program_depth=4096
 CONFIG = TileConfig(rows=4, cols=4, dram_bytes_per_cycle=Fraction(3, 2), dram_latency=9,
                     attention_unit=AttentionUnit("logic-die", **SMALL), **SMALL)
 MHA = ("qkv_proj", "attention", "o_proj", "ffn_up_gate", "ffn_down")
+MOE = ("o_proj", "router", "shared_expert_up_gate", "shared_expert_down", "expert_up_gate",
+       "expert_down")
 
 
 def mha_chip(config, subbatches, batch=4):
@@ -32,23 +35,50 @@ def mha_chip(config, subbatches, batch=4):
               "ffn_up_gate": compile_gemm(config, m, 20, 36, out_shift=shift),
               "ffn_down": compile_gemm(config, m, 36, 20, out_shift=shift)}
              for _ in range(subbatches)]
-    units = [compile_attention(config.attention_unit_tile(), AttentionShape(m, 1, 64, 8, 8))
+    units = [{"attention": compile_attention(config.attention_unit_tile(),
+                                             AttentionShape(m, 1, 64, 8, 8))}
              for _ in range(subbatches)]
     return compile_chip_layer(config, MHA, tiles, units)
 
 
-def test_chip_layers_are_bit_exact_and_match_the_model():
-    programs = [mha_chip(CONFIG, 1), mha_chip(CONFIG, 2)]
-    rng = np.random.default_rng(1)
+def moe_chip(config, subbatches, batch=4, per_expert=2):
+    """The FFN half of an MoE layer with its routed experts on a Duplex-style unit (the
+    engine of CONFIG's chip: Duplex has the logic-die unit's hardware)."""
+    shift = config.data_width + 2
+    m, e = batch // subbatches, per_expert // subbatches
+    tiles = [{"o_proj": compile_gemm(config, m, 16, 20, out_shift=shift),
+              "router": compile_gemm(config, m, 20, 8, out_shift=shift),
+              "shared_expert_up_gate": compile_gemm(config, m, 20, 24, out_shift=shift),
+              "shared_expert_down": compile_gemm(config, m, 24, 20, out_shift=shift)}
+             for _ in range(subbatches)]
+    unit = config.attention_unit_tile()
+    units = [{"expert_up_gate": compile_gemm(unit, e, 20, 24, out_shift=shift),
+              "expert_down": compile_gemm(unit, e, 24, 20, out_shift=shift)}
+             for _ in range(subbatches)]
+    return compile_chip_layer(config, MOE, tiles, units)
+
+
+def run_exact(programs, seed):
+    """The chip runs of ``programs``, checked bit-exact and each engine's array and
+    DRAM reads as the model counts them."""
+    rng = np.random.default_rng(seed)
     runs = run_programs(CONFIG, programs, [p.random_operands(CONFIG, rng) for p in programs])
     for run in runs:
         assert run.exact
+        for engine in ("tile", "unit"):
+            measured, model = getattr(run.counters, engine), getattr(run.prediction, engine)
+            assert measured.array_busy == model.array_busy
+            assert measured.bytes_read == model.bytes_read
+    return runs
+
+
+def test_chip_layers_are_bit_exact_and_match_the_model():
+    runs = run_exact([mha_chip(CONFIG, 1), mha_chip(CONFIG, 2)], seed=1)
+    for run in runs:
         counters, prediction = run.counters, run.prediction
         for engine in ("tile", "unit"):
             measured, model = getattr(counters, engine), getattr(prediction, engine)
             assert abs(model.cycles - measured.cycles) <= MODEL_TOLERANCE * measured.cycles
-            assert measured.array_busy == model.array_busy
-            assert measured.bytes_read == model.bytes_read
             assert measured.load_wait_peer > 0     # each waited for the other's data
         assert counters.tile.dram_wait > 0
         # The unit's query loads and output stores wait on the shared channel too.
@@ -68,6 +98,38 @@ def test_chip_layers_are_bit_exact_and_match_the_model():
     assert names == ("attention /1", "attention /2")
     figure = plot_chip_timeline(timeline, "MHA layer, two sub-batches")
     assert len(figure.axes) == 2
+
+
+def test_moe_layers_with_experts_on_the_unit_are_bit_exact_and_match_the_model():
+    runs = run_exact([moe_chip(CONFIG, 1), moe_chip(CONFIG, 2)], seed=2)
+    # The unit exchanges nothing over the shared channel (GemmProgram.exchange_ranges):
+    # the channel carries the tile's traffic only, as predict_chip assumes, so the
+    # chip's and each engine's cycles are within the tolerance.
+    errors = {(parts, engine): (model.cycles - measured.cycles) / measured.cycles
+              for parts, run in enumerate(runs, 1)
+              for engine, model, measured in (
+                  ("chip", run.prediction, run.counters),
+                  ("tile", run.prediction.tile, run.counters.tile),
+                  ("unit", run.prediction.unit, run.counters.unit))}
+    worst = max(errors, key=lambda key: abs(errors[key]))
+    assert abs(errors[worst]) <= MODEL_TOLERANCE, (
+        f"model off the RTL by {errors[worst]:+.1%} ({worst[1]}, {worst[0]} "
+        f"sub-batch(es)); all: {', '.join(f'{k}: {v:+.1%}' for k, v in errors.items())}")
+    for run in runs:
+        counters = run.counters
+        assert run.program.exchanged == []
+        assert counters.unit.cycles > counters.tile.cycles
+        # The experts end the layer: the tile never waits for them, the unit waits for
+        # the router's output, and the layer ends when both engines are done.
+        assert counters.tile.load_wait_peer == 0 and counters.unit.load_wait_peer > 0
+        assert counters.cycles == max(counters.tile.cycles, counters.unit.cycles)
+    one, two = runs
+    assert one.program.unit_ops == ("expert_up_gate", "expert_down")
+    assert two.program.names[1] == ("expert_up_gate /1", "expert_down /1",
+                                    "expert_up_gate /2", "expert_down /2")
+    # The tile's shared experts run beside the routed experts: less than the engines'
+    # ops one after the other.
+    assert one.counters.cycles < sum(one.program.isolated_cycles(CONFIG))
 
 
 def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
@@ -92,7 +154,20 @@ def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
 def test_bad_chip_layers_are_refused():
     with pytest.raises(InputError, match="attention_unit"):
         compile_chip_layer(CONFIG.replace(attention_unit=None), MHA, [{}], [None])
-    with pytest.raises(InputError, match="exactly one 'attention'"):
-        compile_chip_layer(CONFIG, ("qkv_proj", "o_proj"), [{}], [None])
+    unit = {"expert_up_gate": None, "expert_down": None}
+    tiles = [dict.fromkeys(("o_proj", "router", "shared_expert_up_gate",
+                            "shared_expert_down"))]
+    with pytest.raises(InputError, match="runs none of the layer's ops"):
+        compile_chip_layer(CONFIG, MOE, tiles, [{}])
+    with pytest.raises(InputError, match="must be a contiguous run"):
+        compile_chip_layer(CONFIG, MOE, tiles, [{"router": None, "expert_up_gate": None}])
+    with pytest.raises(InputError, match="must be a contiguous run"):
+        compile_chip_layer(CONFIG, MOE, tiles, [{**unit, "q_up": None}])
+    with pytest.raises(InputError, match=r"sub-batch 2 gives the unit programs for ops "
+                       r"\['expert_up_gate'\]"):
+        compile_chip_layer(CONFIG, MOE, tiles * 2, [unit, {"expert_up_gate": None}])
+    with pytest.raises(InputError, match="read no earlier op"):
+        compile_chip_layer(CONFIG, ("expert_up_gate", "expert_down", "o_proj"),
+                           [{"o_proj": None}], [unit])
     with pytest.raises(InputError, match="peer flag"):
         assemble(CONFIG, [("LOAD", ("peer",), {"rows": 1})])

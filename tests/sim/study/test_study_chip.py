@@ -1,6 +1,8 @@
-"""``rooftile study --chip``: each layer co-simulated on the tile and an attention unit,
-against the sums and the verdict's composition."""
+"""``rooftile study --chip``: each layer co-simulated on the tile and a near-memory unit
+(an attention unit; Duplex's MoE engine on the MoE layers), against the sums and the
+verdict's composition."""
 
+import dataclasses
 import json
 
 import pytest
@@ -32,6 +34,30 @@ def test_chip_layers_are_measured_beside_the_compositions(tmp_path):
     assert paths["chip_timeline_logic-die"].stat().st_size > 10_000
 
 
-def test_unknown_chip_unit_is_refused():
-    with pytest.raises(StudyError, match="chip unit must be one of .*'duplex'"):
-        default_spec(chip_units=("duplex",))
+def test_duplex_runs_the_routed_experts_of_the_moe_layers_only(tmp_path):
+    spec = dataclasses.replace(CHIP, workloads=(Workload("llama-3-8b", 2),
+                                                Workload("deepseek-v2-lite", 2)),
+                               chip_units=("duplex",))
+    paths = run_study(spec, tmp_path / "out", progress=lambda message: None, verdict=False)
+    chips = json.loads(paths["json"].read_text())["chip_layers"]
+    # The dense layer has no op for the unit: it is not run on the chip.
+    assert [(c["workload"], c["subbatches"]) for c in chips] == [
+        ("deepseek-v2-lite b=2", 1), ("deepseek-v2-lite b=2", 2)]
+    # The unit exchanges nothing over the shared channel (its activations and outputs
+    # are the tile's own stores and loads): the chip's model holds within 5%.
+    errors = [chip["model_error"] for chip in chips]
+    assert max(map(abs, errors)) <= 0.05, f"chip model off the RTL by {errors}"
+    for chip in chips:
+        assert chip["exact"] is True
+        assert chip["unit_ops"] == "expert_up_gate, expert_down"
+        assert chip["unit_wait_peer"] > 0 and chip["tile_wait_peer"] == 0
+    assert "| duplex | expert_up_gate, expert_down |" in paths["report"].read_text()
+
+
+def test_bad_chip_units_are_refused(tmp_path):
+    with pytest.raises(StudyError, match="chip unit must be one of .*duplex, got 'tpu'"):
+        default_spec(chip_units=("tpu",))
+    dense = dataclasses.replace(CHIP, chip_units=("duplex",))
+    with pytest.raises(StudyError, match=r"--chip duplex: duplex runs a layer's experts "
+                       r"and none of the workloads \(llama-3-8b b=2\) has any"):
+        run_study(dense, tmp_path / "out", progress=lambda message: None, verdict=False)
