@@ -42,8 +42,8 @@ STORAGE_VERILOG = """
 module rooftile_dram_storage #(parameter WIDTH = 8, parameter DEPTH = 2,
                                parameter ABITS = 1, parameter IMAGE = "image.hex") (
   input clk, input load,
-  input host_we, input [ABITS-1:0] host_addr, input [WIDTH-1:0] host_wdata,
-  output reg [WIDTH-1:0] host_rdata,
+  input host_we, input host_re, input [ABITS-1:0] host_addr,
+  input [WIDTH-1:0] host_wdata, output reg [WIDTH-1:0] host_rdata,
   input dma_we, input [ABITS-1:0] dma_waddr, input [WIDTH-1:0] dma_wdata,
   input dma_re, input [ABITS-1:0] dma_raddr, output reg [WIDTH-1:0] dma_rdata
 );
@@ -56,7 +56,7 @@ module rooftile_dram_storage #(parameter WIDTH = 8, parameter DEPTH = 2,
   end
   always @(posedge clk) begin
     if (load) $readmemh(IMAGE, words);
-    host_rdata <= words[host_addr];
+    if (host_re) host_rdata <= words[host_addr];
     if (dma_re) dma_rdata <= words[dma_raddr];
     if (host_we) words[host_addr] <= host_wdata;
     if (dma_we) words[dma_waddr] <= dma_wdata;
@@ -72,28 +72,32 @@ class WordStorage(wiring.Component):
     Both read ports are synchronous and return the old word on a same-cycle write;
     the DMA read holds its data while ``read_en`` is low. ``load`` reads the file
     ``image`` into the primitive (Amaranth's memory ignores it: its simulator fills
-    memories through the host port).
+    memories through the host port). Both ports are clocked by ``domain``.
 
     Members
     -------
     host_write, host_addr, host_wdata : In
+    host_read : In(1)
+        Read the word at ``host_addr`` (off while a program runs: a wide word copied
+        every cycle costs the simulator).
     host_rdata : Out(width)
-        The word at ``host_addr`` of the previous cycle.
+        The word at ``host_addr`` of the last cycle with ``host_read``.
     write_en, write_addr, write_data : In
     read_en, read_addr : In
     read_data : Out(width)
     """
 
-    def __init__(self, width, depth, *, kind="primitive", image=DRAM_IMAGE):
+    def __init__(self, width, depth, *, kind="primitive", image=DRAM_IMAGE, domain="sync"):
         self._width = width
         self._depth = depth
         self._image = image
+        self._domain = domain
         self._kind = one_of("storage kind", kind, STORAGE_KINDS)
         addr = ceil_log2(depth)
         super().__init__({
             "load": In(1),
-            "host_write": In(1), "host_addr": In(addr), "host_wdata": In(width),
-            "host_rdata": Out(width),
+            "host_write": In(1), "host_read": In(1), "host_addr": In(addr),
+            "host_wdata": In(width), "host_rdata": Out(width),
             "write_en": In(1), "write_addr": In(addr), "write_data": In(width),
             "read_en": In(1), "read_addr": In(addr), "read_data": Out(width),
         })
@@ -108,8 +112,9 @@ class WordStorage(wiring.Component):
             m.submodules.words = Instance(
                 "rooftile_dram_storage", p_WIDTH=self._width, p_DEPTH=self._depth,
                 p_ABITS=ceil_log2(self._depth), p_IMAGE=self._image,
-                i_clk=ClockSignal(), i_load=self.load,
-                i_host_we=self.host_write, i_host_addr=self.host_addr,
+                i_clk=ClockSignal(self._domain), i_load=self.load,
+                i_host_we=self.host_write, i_host_re=self.host_read,
+                i_host_addr=self.host_addr,
                 i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata,
                 i_dma_we=self.write_en, i_dma_waddr=self.write_addr,
                 i_dma_wdata=self.write_data, i_dma_re=self.read_en,
@@ -117,11 +122,14 @@ class WordStorage(wiring.Component):
             return m
         m.submodules.words = words = memory.Memory(shape=self._width, depth=self._depth,
                                                    init=[])
-        host_read, read = words.read_port(), words.read_port()
+        host_read = words.read_port(domain=self._domain)
+        read = words.read_port(domain=self._domain)
         # The host and the DMA never write one word in the same cycle.
-        host_write, write = words.write_port(), words.write_port()
+        host_write = words.write_port(domain=self._domain)
+        write = words.write_port(domain=self._domain)
         m.d.comb += [
-            host_read.addr.eq(self.host_addr), self.host_rdata.eq(host_read.data),
+            host_read.addr.eq(self.host_addr), host_read.en.eq(self.host_read),
+            self.host_rdata.eq(host_read.data),
             host_write.addr.eq(self.host_addr), host_write.data.eq(self.host_wdata),
             host_write.en.eq(self.host_write),
             write.addr.eq(self.write_addr), write.data.eq(self.write_data),
@@ -232,8 +240,9 @@ def ChannelRequest(config):
 def _token_bucket(m, config, setting, start):
     """Add a token bucket counted in ``1 / setting.den`` bytes to ``m``: ``setting.num``
     added each cycle, capped at :func:`credit_cap`, full after ``start``, ``spent``
-    taken this cycle. Returns ``(level, spent)``: the credit available this cycle, and
-    the signal the caller drives with what it takes."""
+    taken this cycle. Returns ``(level, spent, full)``: the credit available this cycle,
+    the signal the caller drives with what it takes, and whether the credit is at the
+    cap (the next edge changes it only by a spend or ``start``)."""
     num, den = setting.num, setting.den
     most = 2 * config.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
     cap = Signal(range(most + 1))
@@ -248,7 +257,7 @@ def _token_bucket(m, config, setting, start):
         m.d.sync += credit.eq(most)
     with m.Else():
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
-    return level, spent
+    return level, spent, credit == cap
 
 
 class Dram(wiring.Component):
@@ -279,6 +288,9 @@ class Dram(wiring.Component):
         this DRAM's own token bucket.
     image : str
         The file ``host_load`` reads (:data:`DRAM_IMAGE` unless a chip has two DRAMs).
+    storage_domain : str
+        The clock domain of the word array: a tile that gates this DRAM's clock keeps
+        the array on the free-running clock, for the host's reads after a program.
 
     Members
     -------
@@ -286,8 +298,9 @@ class Dram(wiring.Component):
         Held while a program runs: the rate of the own token bucket.
     start : In(1)
         Fills the token bucket (the tile's ``start``).
-    host_addr, host_wdata, host_write, host_rdata
-        Testbench access, one word per cycle, outside the bandwidth budget.
+    host_addr, host_wdata, host_write, host_read, host_rdata
+        Testbench access, one word per cycle, outside the bandwidth budget (see
+        :class:`WordStorage`).
     host_load : In(1)
         Read :data:`DRAM_IMAGE` into the storage primitive in one cycle.
     read : In(stream.Signature(ReadRequest))
@@ -304,39 +317,46 @@ class Dram(wiring.Component):
         The request this cycle, when it goes over the shared channel.
     channel_grant : In(1)
         The shared channel accepts ``channel_request`` this cycle.
+    awake : Out(1)
+        The next clock edge may change a register: a request, a read in flight or a
+        response out, a token bucket refilling, or ``start``
+        (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config, tag_shape, *, storage="primitive", sharing="none",
-                 image=DRAM_IMAGE):
+                 image=DRAM_IMAGE, storage_domain="sync"):
         self._config = config
         self._tag_shape = tag_shape
         self._storage = one_of("storage", storage, STORAGE_KINDS)
         self._sharing = one_of("sharing", sharing, SHARING)
         self._image = image
+        self._storage_domain = storage_domain
         addr = ceil_log2(config.dram_depth)
         word = config.dram_word_bits
         size = range(config.dram_word_bytes + 1)
         super().__init__({
             "setting": In(DramSetting(config), init=dram_setting(config)), "start": In(1),
             "host_addr": In(addr), "host_wdata": In(word), "host_write": In(1),
-            "host_rdata": Out(word), "host_load": In(1),
+            "host_read": In(1), "host_rdata": Out(word), "host_load": In(1),
             "read": In(stream.Signature(ReadRequest(config, tag_shape))),
             "response": Out(stream.Signature(ReadResponse(config, tag_shape),
                                              always_ready=True)),
             "write": In(stream.Signature(WriteRequest(config))),
             "busy": Out(1), "bytes_read": Out(size), "bytes_written": Out(size),
             "waiting": Out(1), "channel_request": Out(ChannelRequest(config)),
-            "channel_grant": In(1),
+            "channel_grant": In(1), "awake": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         num, den = self.setting.num, self.setting.den
-        m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
-                                                     kind=self._storage, image=self._image)
+        m.submodules.storage = storage = WordStorage(
+            cfg.dram_word_bits, cfg.dram_depth, kind=self._storage, image=self._image,
+            domain=self._storage_domain)
         m.d.comb += [storage.load.eq(self.host_load),
                      storage.host_write.eq(self.host_write),
+                     storage.host_read.eq(self.host_read),
                      storage.host_addr.eq(self.host_addr),
                      storage.host_wdata.eq(self.host_wdata),
                      self.host_rdata.eq(storage.host_rdata)]
@@ -350,7 +370,7 @@ class Dram(wiring.Component):
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
         own = Signal()
-        level, spent = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent, full = _token_bucket(m, cfg, self.setting, self.start)
         m.d.comb += [
             own.eq(level >= candidate_bytes * den),
             go.eq((self.write.valid | self.read.valid) &
@@ -403,7 +423,11 @@ class Dram(wiring.Component):
         m.d.sync += [self.response.valid.eq(valid),
                      self.response.payload.tag.eq(Mux(wait == 0, self.read.payload.tag,
                                                       due.data.tag))]
-        m.d.comb += self.busy.eq(read_go | write_go | (pending != 0))
+        m.d.comb += [
+            self.busy.eq(read_go | write_go | (pending != 0)),
+            self.awake.eq(self.start | self.read.valid | self.write.valid | (pending != 0) |
+                          self.response.valid | ~full),
+        ]
         return m
 
 
@@ -439,7 +463,7 @@ class SharedChannel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        level, spent = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent, _ = _token_bucket(m, cfg, self.setting, self.start)
         ahead = C(0, 1)   # a port before this one is valid
         for i in range(self._ports):
             request = self.requests[i]

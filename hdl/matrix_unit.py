@@ -342,7 +342,7 @@ def add_matrix_unit(m, config):
     connect host, DMA or store ports to them (the scratchpads' ``write`` and
     ``write_word``, the accumulator's new ports)."""
     unit = MATRIX_UNITS[config.dataflow](config)
-    clock_gated(m, "unit", unit, unit.awake)
+    clock_gated(m, "unit", unit)
     m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
                                           config.entries_per_word(config.rows))
     m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,

@@ -52,6 +52,7 @@ class Tile(wiring.Component):
     Members
     -------
     host_addr, host_wdata, host_write_dram, host_rdata : DRAM host port
+        Read back between programs (not while one runs).
     host_instr, host_write_instr : program memory host port (slot ``host_addr``)
     host_load : In(1)
         Fill DRAM and the program memory from their image files in one cycle
@@ -73,7 +74,8 @@ class Tile(wiring.Component):
     trace_addr : In(range(TRACE_DEPTH))
     trace_data : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
         The counters as the program's STORE number ``trace_addr`` ended (the first
-        :data:`~rooftile.hdl.counters.TRACE_DEPTH`), a cycle after the address.
+        :data:`~rooftile.hdl.counters.TRACE_DEPTH`), a cycle after the address, between
+        programs.
     peer_in : In(TokenSignature()), chip
         Data-written tokens from the other engine, for LOADs with the ``peer`` flag.
     peer_out : Out(TokenSignature(push=True)), chip
@@ -119,21 +121,29 @@ class Tile(wiring.Component):
         cfg = self._config
         matrix, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
         sharing, dram_image, program_image = ROLES[self._role]
-        m.submodules.dram = dram = Dram(cfg, LoadTag(cfg), storage=self._storage,
-                                        sharing=sharing, image=dram_image)
-        m.submodules.fetch = fetch = Fetch(cfg, storage=self._storage, image=program_image)
+        # Every unit is clocked only while awake (hdl.clock_gate): an engine that waits
+        # for a token costs the simulator its tokens and counters only. The DRAM and
+        # program memories stay on the free-running clock, for the host.
+        dram = clock_gated(m, "dram", Dram(cfg, LoadTag(cfg), storage=self._storage,
+                                           sharing=sharing, image=dram_image,
+                                           storage_domain="dram_array"),
+                           free=("dram_array",))
+        fetch = clock_gated(m, "fetch", Fetch(cfg, storage=self._storage,
+                                              image=program_image,
+                                              storage_domain="program_memory"),
+                            free=("program_memory",))
         m.submodules.tokens = tokens = Tokens()
-        m.submodules.load = load = LoadUnit(cfg)
-        m.submodules.execute = execute = ExecuteUnit(cfg, matrix.blocks_in_flight)
-        vector = VectorUnit(cfg)
-        clock_gated(m, "vector", vector, vector.awake)
-        m.submodules.store = store = StoreUnit(cfg)
+        load = clock_gated(m, "load", LoadUnit(cfg))
+        execute = clock_gated(m, "execute", ExecuteUnit(cfg, matrix.blocks_in_flight))
+        vector = clock_gated(m, "vector", VectorUnit(cfg))
+        store = clock_gated(m, "store", StoreUnit(cfg))
         m.submodules.counter_file = counter_file = CounterFile(cfg)
 
         # Host ports, start and done.
         m.d.comb += [
             dram.host_addr.eq(self.host_addr), dram.host_wdata.eq(self.host_wdata),
             dram.host_write.eq(self.host_write_dram), self.host_rdata.eq(dram.host_rdata),
+            dram.host_read.eq(~fetch.running),
             dram.setting.eq(self.dram_setting), dram.start.eq(self.start),
             dram.host_load.eq(self.host_load), fetch.host_load.eq(self.host_load),
             fetch.host_addr.eq(self.host_addr), fetch.host_instr.eq(self.host_instr),
@@ -170,7 +180,7 @@ class Tile(wiring.Component):
         # changes only while it is awake, and so does the logic that reads it.
         wiring.connect(m, vector.acc_read, acc.read_port(domain="vector"))
         wiring.connect(m, vector.sp_write, sp_b.write)
-        wiring.connect(m, store.acc_read, acc.read_port())
+        wiring.connect(m, store.acc_read, acc.read_port(domain="store"))
         wiring.connect(m, store.write, dram.write)
         # Execute drives the two compute units and follows their progress.
         wiring.connect(m, execute.block, matrix.cmd)
@@ -194,7 +204,8 @@ class Tile(wiring.Component):
             m.d.sync += stores.eq(stores + 1)
         m.d.comb += [record.en.eq(store.done & (stores < TRACE_DEPTH)),
                      record.addr.eq(stores), record.data.eq(counter_file.counters),
-                     read.addr.eq(self.trace_addr), self.trace_data.eq(read.data)]
+                     read.addr.eq(self.trace_addr), read.en.eq(~fetch.running),
+                     self.trace_data.eq(read.data)]
 
         # Counters and status.
         events = {

@@ -125,6 +125,7 @@ def test_writes_land_and_win_over_reads():
         ctx.set(dut.read.valid, 0)
         await ctx.tick().repeat(CONFIG.dram_latency + 2)
         assert not ctx.get(dut.busy)
+        ctx.set(dut.host_read, 1)
         for addr in (*writes, 4):
             ctx.set(dut.host_addr, addr)
             await ctx.tick()
