@@ -10,12 +10,10 @@ __all__ = ["GATING", "clock_gated"]
 GATING = True
 
 
-def clock_gated(m, name, unit, awake=None, *, free=()):
+def clock_gated(m, name, unit, awake=None):
     """Add ``unit`` (of the ``sync`` domain) to ``m`` as submodule ``name``, in a local
     domain ``name`` whose clock ticks in the cycles after those with ``awake`` (the
     unit's own ``awake`` port if None) set, and one more; return ``unit``, to connect.
-    The unit's domains named in ``free`` stay on ``m``'s free-running ``sync`` clock (a
-    memory the host reads while the unit sleeps).
 
     ``awake`` says the unit's next clock edge may change a register that matters (a
     command waits, or one is in flight): with it low, an edge would change nothing
@@ -35,6 +33,5 @@ def clock_gated(m, name, unit, awake=None, *, free=()):
     m.d.comb += [latch.clk.eq(ClockSignal()),
                  gated.clk.eq(ClockSignal() & enabled), gated.rst.eq(ResetSignal())]
     m.d[latch.name] += enabled.eq(awake | was_awake | ResetSignal() | (not GATING))
-    m.submodules[name] = DomainRenamer(
-        {"sync": name, **{domain: "sync" for domain in free}})(unit)
+    m.submodules[name] = DomainRenamer(name)(unit)
     return unit

@@ -72,7 +72,7 @@ class WordStorage(wiring.Component):
     Both read ports are synchronous and return the old word on a same-cycle write;
     the DMA read holds its data while ``read_en`` is low. ``load`` reads the file
     ``image`` into the primitive (Amaranth's memory ignores it: its simulator fills
-    memories through the host port). Both ports are clocked by ``domain``.
+    memories through the host port).
 
     Members
     -------
@@ -87,11 +87,10 @@ class WordStorage(wiring.Component):
     read_data : Out(width)
     """
 
-    def __init__(self, width, depth, *, kind="primitive", image=DRAM_IMAGE, domain="sync"):
+    def __init__(self, width, depth, *, kind="primitive", image=DRAM_IMAGE):
         self._width = width
         self._depth = depth
         self._image = image
-        self._domain = domain
         self._kind = one_of("storage kind", kind, STORAGE_KINDS)
         addr = ceil_log2(depth)
         super().__init__({
@@ -112,7 +111,7 @@ class WordStorage(wiring.Component):
             m.submodules.words = Instance(
                 "rooftile_dram_storage", p_WIDTH=self._width, p_DEPTH=self._depth,
                 p_ABITS=ceil_log2(self._depth), p_IMAGE=self._image,
-                i_clk=ClockSignal(self._domain), i_load=self.load,
+                i_clk=ClockSignal(), i_load=self.load,
                 i_host_we=self.host_write, i_host_re=self.host_read,
                 i_host_addr=self.host_addr,
                 i_host_wdata=self.host_wdata, o_host_rdata=self.host_rdata,
@@ -122,11 +121,9 @@ class WordStorage(wiring.Component):
             return m
         m.submodules.words = words = memory.Memory(shape=self._width, depth=self._depth,
                                                    init=[])
-        host_read = words.read_port(domain=self._domain)
-        read = words.read_port(domain=self._domain)
+        host_read, read = words.read_port(), words.read_port()
         # The host and the DMA never write one word in the same cycle.
-        host_write = words.write_port(domain=self._domain)
-        write = words.write_port(domain=self._domain)
+        host_write, write = words.write_port(), words.write_port()
         m.d.comb += [
             host_read.addr.eq(self.host_addr), host_read.en.eq(self.host_read),
             self.host_rdata.eq(host_read.data),
@@ -240,9 +237,8 @@ def ChannelRequest(config):
 def _token_bucket(m, config, setting, start):
     """Add a token bucket counted in ``1 / setting.den`` bytes to ``m``: ``setting.num``
     added each cycle, capped at :func:`credit_cap`, full after ``start``, ``spent``
-    taken this cycle. Returns ``(level, spent, full)``: the credit available this cycle,
-    the signal the caller drives with what it takes, and whether the credit is at the
-    cap (the next edge changes it only by a spend or ``start``)."""
+    taken this cycle. Returns ``(level, spent)``: the credit available this cycle, and
+    the signal the caller drives with what it takes."""
     num, den = setting.num, setting.den
     most = 2 * config.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
     cap = Signal(range(most + 1))
@@ -257,7 +253,7 @@ def _token_bucket(m, config, setting, start):
         m.d.sync += credit.eq(most)
     with m.Else():
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
-    return level, spent, credit == cap
+    return level, spent
 
 
 class Dram(wiring.Component):
@@ -288,9 +284,6 @@ class Dram(wiring.Component):
         this DRAM's own token bucket.
     image : str
         The file ``host_load`` reads (:data:`DRAM_IMAGE` unless a chip has two DRAMs).
-    storage_domain : str
-        The clock domain of the word array: a tile that gates this DRAM's clock keeps
-        the array on the free-running clock, for the host's reads after a program.
 
     Members
     -------
@@ -317,20 +310,15 @@ class Dram(wiring.Component):
         The request this cycle, when it goes over the shared channel.
     channel_grant : In(1)
         The shared channel accepts ``channel_request`` this cycle.
-    awake : Out(1)
-        The next clock edge may change a register: a request, a read in flight or a
-        response out, a token bucket refilling, or ``start``
-        (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config, tag_shape, *, storage="primitive", sharing="none",
-                 image=DRAM_IMAGE, storage_domain="sync"):
+                 image=DRAM_IMAGE):
         self._config = config
         self._tag_shape = tag_shape
         self._storage = one_of("storage", storage, STORAGE_KINDS)
         self._sharing = one_of("sharing", sharing, SHARING)
         self._image = image
-        self._storage_domain = storage_domain
         addr = ceil_log2(config.dram_depth)
         word = config.dram_word_bits
         size = range(config.dram_word_bytes + 1)
@@ -344,16 +332,15 @@ class Dram(wiring.Component):
             "write": In(stream.Signature(WriteRequest(config))),
             "busy": Out(1), "bytes_read": Out(size), "bytes_written": Out(size),
             "waiting": Out(1), "channel_request": Out(ChannelRequest(config)),
-            "channel_grant": In(1), "awake": Out(1),
+            "channel_grant": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         num, den = self.setting.num, self.setting.den
-        m.submodules.storage = storage = WordStorage(
-            cfg.dram_word_bits, cfg.dram_depth, kind=self._storage, image=self._image,
-            domain=self._storage_domain)
+        m.submodules.storage = storage = WordStorage(cfg.dram_word_bits, cfg.dram_depth,
+                                                     kind=self._storage, image=self._image)
         m.d.comb += [storage.load.eq(self.host_load),
                      storage.host_write.eq(self.host_write),
                      storage.host_read.eq(self.host_read),
@@ -370,7 +357,7 @@ class Dram(wiring.Component):
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
         own = Signal()
-        level, spent, full = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent = _token_bucket(m, cfg, self.setting, self.start)
         m.d.comb += [
             own.eq(level >= candidate_bytes * den),
             go.eq((self.write.valid | self.read.valid) &
@@ -423,11 +410,7 @@ class Dram(wiring.Component):
         m.d.sync += [self.response.valid.eq(valid),
                      self.response.payload.tag.eq(Mux(wait == 0, self.read.payload.tag,
                                                       due.data.tag))]
-        m.d.comb += [
-            self.busy.eq(read_go | write_go | (pending != 0)),
-            self.awake.eq(self.start | self.read.valid | self.write.valid | (pending != 0) |
-                          self.response.valid | ~full),
-        ]
+        m.d.comb += self.busy.eq(read_go | write_go | (pending != 0))
         return m
 
 
@@ -463,7 +446,7 @@ class SharedChannel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        level, spent, _ = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent = _token_bucket(m, cfg, self.setting, self.start)
         ahead = C(0, 1)   # a port before this one is valid
         for i in range(self._ports):
             request = self.requests[i]

@@ -46,9 +46,6 @@ class ExecuteUnit(wiring.Component):
         and ``exec_wait_store`` events).
     idle : Out(1)
         No instruction queued, nothing in either unit, no token owed.
-    awake : Out(1)
-        The next clock edge may change a register: an instruction is issued, or a
-        unit reports progress (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config, blocks_in_flight):
@@ -70,7 +67,6 @@ class ExecuteUnit(wiring.Component):
             "wait_prev": Out(1),
             "wait_next": Out(1),
             "idle": Out(1),
-            "awake": Out(1),
         })
 
     def elaborate(self, platform):
@@ -125,6 +121,5 @@ class ExecuteUnit(wiring.Component):
             self.wait_next.eq(self.instr.valid & deps.pop_next & ~self.from_next.valid),
             self.idle.eq(~self.instr.valid & self.matrix_idle & ~written_pushes.r_rdy &
                          ~softmax_pending & self.vector_idle),
-            self.awake.eq(take | self.block_fed | self.block_written | self.softmax_done),
         ]
         return m

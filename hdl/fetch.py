@@ -1,7 +1,7 @@
 """Instruction fetch: program memory, in-order dispatch into one queue per unit, and the
 run control that says when a program is done."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -34,9 +34,6 @@ class Fetch(wiring.Component):
         One of :data:`~rooftile.hdl.dram.STORAGE_KINDS`.
     image : str
         The file ``host_load`` reads.
-    storage_domain : str
-        The clock domain of the program memory: a tile that gates fetch's clock keeps
-        the memory on the free-running clock, which the host writes while fetch sleeps.
 
     Members
     -------
@@ -58,20 +55,12 @@ class Fetch(wiring.Component):
     fetching, pc, queue_levels : Out
         Whether fetch still reads, the next slot it reads and how full each queue is:
         they tell which unit waits on what when a program hangs.
-    awake : Out(1)
-        The next clock edge may change a register: a run starts or ends, fetch reads
-        or dispatches, or a unit takes its queue's head
-        (:func:`~rooftile.hdl.clock_gate.clock_gated`; a queue's entry reaches its
-        head in the one cycle of grace after its write). The program memory, which
-        the host writes, is on ``storage_domain``'s clock.
     """
 
-    def __init__(self, config, *, storage="primitive", image=PROGRAM_IMAGE,
-                 storage_domain="sync"):
+    def __init__(self, config, *, storage="primitive", image=PROGRAM_IMAGE):
         self._config = config
         self._storage = one_of("storage", storage, STORAGE_KINDS)
         self._image = image
-        self._storage_domain = storage_domain
         layout = Instruction(config)
         level = range(config.queue_depth + 1)
         super().__init__({
@@ -87,16 +76,14 @@ class Fetch(wiring.Component):
             "fetching": Out(1),
             "pc": Out(range(config.program_depth + 1)),
             "queue_levels": Out(data.StructLayout({unit: level for unit in UNITS})),
-            "awake": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         layout = Instruction(cfg)
-        m.submodules.program = program = WordStorage(
-            layout.size, cfg.program_depth, kind=self._storage, image=self._image,
-            domain=self._storage_domain)
+        m.submodules.program = program = WordStorage(layout.size, cfg.program_depth,
+                                                     kind=self._storage, image=self._image)
         m.d.comb += [program.load.eq(self.host_load),
                      program.host_write.eq(self.host_write),
                      program.host_addr.eq(self.host_addr),
@@ -111,9 +98,6 @@ class Fetch(wiring.Component):
                          queue.r_en.eq(head.valid & head.ready),
                          self.queue_levels[unit].eq(queue.level)]
 
-        taken = Signal()         # a unit takes the head of its queue
-        m.d.comb += taken.eq(Cat(*(getattr(self, unit).valid & getattr(self, unit).ready
-                                   for unit in UNITS)).any())
         held = Signal()          # `fetched` holds the instruction read last cycle
         fetched = Signal(layout)
         m.d.comb += fetched.eq(program.read_data)
@@ -138,8 +122,6 @@ class Fetch(wiring.Component):
                 m.d.sync += [self.fetching.eq(0), held.eq(0)]  # ran off the end: stop
             with m.Else():
                 m.d.sync += [held.eq(1), self.pc.eq(self.pc + 1)]
-        ending = ~self.start & self.running & ~self.fetching & self.units_idle
-        with m.If(ending):
+        with m.If(~self.start & self.running & ~self.fetching & self.units_idle):
             m.d.sync += [self.running.eq(0), self.done.eq(1)]
-        m.d.comb += self.awake.eq(self.start | ending | (self.fetching & advance) | taken)
         return m

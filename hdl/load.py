@@ -56,10 +56,6 @@ class LoadUnit(wiring.Component):
         ``load_wait_exec``, ``load_wait_store`` and ``load_wait_peer`` events).
     idle : Out(1)
         No instruction queued or running (reads may still be in flight in the DRAM).
-    awake : Out(1)
-        An instruction is taken or runs: the next clock edge may change a register
-        (:func:`~rooftile.hdl.clock_gate.clock_gated`; responses are written without
-        one).
     """
 
     def __init__(self, config):
@@ -83,7 +79,6 @@ class LoadUnit(wiring.Component):
             "waiting_store": Out(1),
             "waiting_peer": Out(1),
             "idle": Out(1),
-            "awake": Out(1),
         })
 
     def elaborate(self, platform):
@@ -97,7 +92,7 @@ class LoadUnit(wiring.Component):
             m, self, rows.busy, (self.from_next, head.deps.pop_next),
             (self.from_prev, head.deps.pop_prev), (self.from_peer, head.deps.peer))
         m.d.comb += [self.waiting.eq(wait_exec), self.waiting_store.eq(wait_store),
-                     self.waiting_peer.eq(wait_peer), self.awake.eq(take | rows.busy)]
+                     self.waiting_peer.eq(wait_peer)]
         with m.If(take):
             rows.start(m, head.args.load, head.deps.push_next)
 

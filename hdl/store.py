@@ -55,9 +55,6 @@ class StoreUnit(wiring.Component):
         The DRAM accepted an instruction's last row this cycle (the tile's trace).
     idle : Out(1)
         No instruction queued or running.
-    awake : Out(1)
-        An instruction is taken or runs: the next clock edge may change a register
-        (:func:`~rooftile.hdl.clock_gate.clock_gated`).
     """
 
     def __init__(self, config):
@@ -74,7 +71,6 @@ class StoreUnit(wiring.Component):
             "waiting": Out(1),
             "done": Out(1),
             "idle": Out(1),
-            "awake": Out(1),
         })
 
     def elaborate(self, platform):
@@ -87,7 +83,7 @@ class StoreUnit(wiring.Component):
         push_next = Signal()
         push_peer = Signal()
         take, (wait,) = take_when_free(m, self, rows.busy, (self.from_prev, head.deps.pop_prev))
-        m.d.comb += [self.waiting.eq(wait), self.awake.eq(take | rows.busy)]
+        m.d.comb += self.waiting.eq(wait)
         with m.If(take):
             rows.start(m, head.args.store, head.deps.push_prev)
             m.d.sync += [reading.eq(0), push_next.eq(head.deps.push_next),
