@@ -2,13 +2,22 @@
 study's layers as one program on the tile (every op, attention included) and on the
 chip (attention on the unit's engine), each under cocotb + Verilator, bit-exact, the
 fastest of --runs runs. Prints cycles, seconds and simulated cycles per second of both
-and their ratio. Run:
+and their ratio, and the seconds per layer.
+
+Wall-clock figures on a shared machine vary by 20% and more between runs; with
+--instructions each program also runs once under valgrind's callgrind, which counts the
+instructions the model's evaluation executes (``Vtop::eval_step``, so neither cocotb nor
+Python): the same count on every run, whatever else the machine does. Run:
     python scripts/bench_chip.py [--model llama-2-7b] [--batch 16] [--unit logic-die]
-                                 [--rows 8] [--cols 8] [--runs 2]
+                                 [--rows 8] [--cols 8] [--runs 2] [--instructions]
 """
 
 import argparse
+import re
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -20,20 +29,33 @@ from rooftile.sim.study.schedules import compile_scaled, lower_workload
 from rooftile.sim.study.spec import Workload, balanced_tile, default_spec
 
 
+def checked_run(config, top, program, prefix=()):
+    """One bit-exact run of ``program``: its result dict."""
+    operands = program.random_operands(config, np.random.default_rng(0))
+    (result,) = flow.run(flow.build(config, top), [program.job(config, *operands)],
+                         prefix=prefix)
+    if not np.array_equal(program.output(config, result), program.expected(config, *operands)):
+        sys.exit(f"{top}: output differs from numpy")
+    return result
+
+
 def fastest(config, top, program, runs):
     """The fastest of ``runs`` runs of ``program``: (cycles, compute seconds)."""
-    rng = np.random.default_rng(0)
-    operands = program.random_operands(config, rng)
-    job = program.job(config, *operands)
-    build = flow.build(config, top)
-    best = None
-    for _ in range(runs):
-        (result,) = flow.run(build, [job])
-        if not np.array_equal(program.output(config, result), program.expected(config, *operands)):
-            sys.exit(f"{top}: output differs from numpy")
-        seconds = result["wall"]["compute_s"]
-        best = seconds if best is None else min(best, seconds)
-    return result["counters"]["cycles"], best
+    results = [checked_run(config, top, program) for _ in range(runs)]
+    return results[0]["counters"]["cycles"], min(r["wall"]["compute_s"] for r in results)
+
+
+def instructions(config, top, program):
+    """Instructions executed by the model's evaluation in one run of ``program``."""
+    if shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        checked_run(config, top, program, prefix=(
+            "valgrind", "--tool=callgrind", "--toggle-collect=Vtop::eval_step()",
+            f"--callgrind-out-file={out}"))
+        totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+    return int(totals.group(1))
 
 
 def main(argv=None):
@@ -44,6 +66,8 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=8, help="%(default)s")
     parser.add_argument("--cols", type=int, default=8, help="%(default)s")
     parser.add_argument("--runs", type=int, default=2, help="%(default)s")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the model's instructions under callgrind")
     args = parser.parse_args(argv)
     config = default_spec().config
     spec = default_spec(config=balanced_tile(rows=args.rows, cols=args.cols,
@@ -57,16 +81,27 @@ def main(argv=None):
                           [programs[op.key] for op in layer.scaled])
     chip_config = spec.config.replace(attention_unit=AttentionUnit(args.unit))
     chip = compile_chip(chip_config, args.unit, layer)
-    rows = [("tile alone", *fastest(spec.config, "tile", alone, args.runs)),
+    runs = [("tile alone", spec.config, "tile", alone),
             (f"chip (+{args.unit} {chip_config.attention_unit_tile().rows}x1)",
-             *fastest(chip_config, "chip", chip, args.runs))]
+             chip_config, "chip", chip)]
+    rows = [(name, *fastest(config, top, program, args.runs))
+            for name, config, top, program in runs]
     print(f"{layer.workload.label}, {spec.config.rows}x{spec.config.cols} tile, "
           f"fastest of {args.runs} runs")
     for name, cycles, seconds in rows:
         print(f"  {name:32} {cycles:>11,} cycles {seconds:7.2f} s "
               f"{cycles / seconds:>12,.0f} cycles/s")
     ratio = (rows[1][1] / rows[1][2]) / (rows[0][1] / rows[0][2])
-    print(f"  chip / tile: {ratio:.2f}x the cycles per second")
+    print(f"  chip / tile: {ratio:.2f}x the cycles per second, "
+          f"{rows[1][2] / rows[0][2]:.2f}x the seconds per layer")
+    if args.instructions:
+        print("instructions in the model's evaluation (callgrind)")
+        counts = [instructions(config, top, program) for _, config, top, program in runs]
+        for (name, cycles, _), count in zip(rows, counts):
+            print(f"  {name:32} {count:>15,} instructions {count / cycles:8,.0f} per cycle")
+        per_cycle = [count / cycles for (_, cycles, _), count in zip(rows, counts)]
+        print(f"  chip / tile: {per_cycle[0] / per_cycle[1]:.2f}x the simulated cycles per instruction, "
+              f"{counts[1] / counts[0]:.2f}x the instructions per layer")
 
 
 if __name__ == "__main__":

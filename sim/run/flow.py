@@ -255,12 +255,13 @@ def _locked(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _runner(simulator):
+def _runner(simulator, prefix=()):
     """cocotb's runner for ``simulator``; Verilator's builds rooftile's own ``main``
-    (:mod:`~rooftile.sim.run.verilator_main`), which runs the clock inside the simulation."""
+    (:mod:`~rooftile.sim.run.verilator_main`), which runs the clock inside the simulation,
+    and runs it under the command ``prefix``."""
     if simulator == "verilator":
         from .verilator_main import runner
-        return runner()
+        return runner(prefix)
     from cocotb_tools.runner import get_runner
     return get_runner(simulator)
 
@@ -410,21 +411,28 @@ def build_many(configs, top="tile", *, simulator="verilator", workers=None):
     return len(unique)
 
 
-def run(build, jobs, *, keep=False):
+def run(build, jobs, *, keep=False, prefix=()):
     """Run ``jobs`` (JSON-able dicts, testbench specific) in one simulator start.
 
     The run folder is private and outside the cache (which may be read-only). Returns
     the list of per-job result dicts. With waves enabled or ``keep``, the run folder
     (``dump.fst``, ``sim.log``) is kept and its path is in each result's ``run_dir``;
     otherwise it is removed, also when the run fails (the error carries the log's end).
+    ``prefix`` is a command the Verilator simulation runs under (a profiler such as
+    callgrind; ``scripts/bench_chip.py --instructions``).
 
     Raises
     ------
+    InputError
+        ``prefix`` given for a simulator other than Verilator.
     SimulationError
         The testbench failed or reported a hang; the message says where it stopped.
     """
     from cocotb_tools.check_results import get_results
 
+    if prefix and build.simulator != "verilator":
+        raise InputError(f"prefix {list(prefix)!r} needs simulator 'verilator', not "
+                         f"{build.simulator!r}")
     prepare_simulator(build.simulator)
     run_dir = Path(tempfile.mkdtemp(prefix=f"rooftile-{build.top}-run-"))
     kept = keep or build.waves
@@ -434,7 +442,7 @@ def run(build, jobs, *, keep=False):
         log = run_dir / "sim.log"
         results_xml = run_dir / "results.xml"
         try:
-            _runner(build.simulator).test(
+            _runner(build.simulator, prefix).test(
                 test_module=build.test_module, hdl_toplevel=build.top,
                 hdl_toplevel_lang="verilog", build_dir=build.directory / "sim",
                 test_dir=run_dir, results_xml=str(results_xml), waves=build.waves,

@@ -136,9 +136,10 @@ def main_cpp():
     return MAIN_CPP.replace("@HALF_PERIOD@", str(HALF_PERIOD_PS))
 
 
-def runner():
+def runner(prefix=()):
     """cocotb's Verilator runner, building with :data:`MAIN_CPP` (written into the build
-    folder) in place of cocotb's ``verilator.cpp`` (cocotb is imported only here)."""
+    folder) in place of cocotb's ``verilator.cpp`` (cocotb is imported only here); its
+    simulations run under the command ``prefix`` if given (a profiler)."""
     from cocotb_tools import config as cocotb_config
     from cocotb_tools.runner import Verilator
 
@@ -153,6 +154,11 @@ def runner():
                 raise RuntimeError(f"cocotb's Verilator build no longer names {theirs}; "
                                    f"rooftile's main cannot replace it")
             commands[0] = [str(ours) if arg == theirs else arg for arg in commands[0]]
+            return commands
+
+        def _test_command(self):
+            commands = super()._test_command()
+            commands[0] = [*prefix, *commands[0]]
             return commands
 
     return Runner()

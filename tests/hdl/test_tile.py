@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 
-from rooftile.hdl import clock_gate
 from rooftile.hdl.counters import COUNTERS, TOKENS, Counters
 from rooftile.hdl.isa import Instruction
 from rooftile.hdl.params import TileConfig
@@ -122,23 +121,6 @@ def test_weight_stationary_attention_runs_bit_exactly_and_cycle_exactly(cols):
                              program.random_operands(config, np.random.default_rng(19)))
     assert counters.cycles == program.predict(config).cycles
     assert counters.useful_macs * 2 == shape.flop
-
-
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
-@pytest.mark.parametrize("op", ["gemm", "attention"])
-def test_clock_gating_changes_no_cycle_counter_or_output(monkeypatch, dataflow, op):
-    """Every unit of the tile sleeps while not awake (hdl.clock_gate): the same program
-    with every clock free-running gives the same counters, tokens and DRAM, to the bit."""
-    config = CONFIG.replace(rows=2, cols=2, dataflow=dataflow)
-    program = (compile_gemm(config, 3, 9, 5, out_shift=4) if op == "gemm" else
-               compile_attention(config, AttentionShape(1, 2, 5, 4, 4)))
-    job = program.job(config, *program.random_operands(config, np.random.default_rng(20)))
-    gated = run_tile(config, job)
-    monkeypatch.setattr(clock_gate, "GATING", False)
-    free = run_tile(config, job)
-    assert gated["counters"] == free["counters"]
-    assert (gated["tokens"], gated["read"]) == (free["tokens"], free["read"])
-    assert gated["units"].as_value().value == free["units"].as_value().value
 
 
 def test_ports_are_what_the_testbenches_bind():

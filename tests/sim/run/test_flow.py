@@ -1,6 +1,7 @@
 """The build cache under faults and concurrency: locked, private, published atomically,
 verified by its stamp; runs leave nothing behind in the cache."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from rooftile.hdl.params import TileConfig
+from rooftile.sim.compile.gemm import compile_gemm
 from rooftile.sim.compile.matmul import compile_matmul
 from rooftile.sim.run import flow
 from rooftile.sim.run.pipeline import run_programs
@@ -112,3 +114,18 @@ def test_concurrent_cold_builds_share_one_result(tmp_path, monkeypatch):
     assert "rebuilding" not in "".join(err for _, err in outputs)
     monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
     check_runs()
+
+
+def test_a_run_goes_under_a_prefix_command(tmp_path):
+    """The profiler hook (``bench_chip.py --instructions`` runs callgrind so): the
+    simulator runs under the prefix and its results are the same."""
+    program = compile_gemm(CONFIG, 2, 3, 2)
+    operands = program.random_operands(CONFIG, np.random.default_rng(5))
+    build = flow.build(CONFIG, "tile")
+    marker = tmp_path / "ran"
+    (result,) = flow.run(build, [program.job(CONFIG, *operands)],
+                         prefix=("sh", "-c", f'touch "{marker}" && exec "$@"', "sh"))
+    assert marker.exists()
+    assert np.array_equal(program.output(CONFIG, result), program.expected(CONFIG, *operands))
+    with pytest.raises(ValueError, match=r"prefix \['valgrind'\] needs simulator 'verilator'"):
+        flow.run(dataclasses.replace(build, simulator="icarus"), [], prefix=("valgrind",))
