@@ -281,8 +281,9 @@ class ChipLayerMeasurement:
         Each engine's cycles until it was done.
     tile_wait_peer, unit_wait_peer : int
         Cycles each engine's loads waited for the other engine's data.
-    tile_channel_wait, unit_channel_wait : int
-        Cycles each engine's DRAM requests waited (credit or the shared channel).
+    tile_dram_wait, unit_dram_wait : int
+        Cycles each engine's DRAM requests waited (the ``dram_wait`` counter: for the
+        shared channel, or for the credit of the unit's own memory).
     exact : bool
     """
 
@@ -298,8 +299,8 @@ class ChipLayerMeasurement:
     unit_cycles: int
     tile_wait_peer: int
     unit_wait_peer: int
-    tile_channel_wait: int
-    unit_channel_wait: int
+    tile_dram_wait: int
+    unit_dram_wait: int
     exact: bool
 
     def __post_init__(self):

@@ -205,7 +205,7 @@ def _chip_section(chips: Sequence[ChipLayerMeasurement]) -> list[str]:
              "tile / unit cycles": f"{c.tile_cycles:,} / {c.unit_cycles:,}",
              "waits on the other engine (tile / unit)":
                  f"{c.tile_wait_peer:,} / {c.unit_wait_peer:,}",
-             "DRAM waits (tile / unit)": f"{c.tile_channel_wait:,} / {c.unit_channel_wait:,}"}
+             "DRAM waits (tile / unit)": f"{c.tile_dram_wait:,} / {c.unit_dram_wait:,}"}
             for c in chips]
     return ["## Layers on the chip: the tile and a near-memory unit co-simulated", "",
             "Each layer's ops the unit runs (the attention for an attention unit, the "

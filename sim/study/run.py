@@ -173,7 +173,7 @@ def _chip_measurements(batches, all_runs):
                 layer_cycles_analytic=tile + unit if parts == 1 else max(tile, unit),
                 tile_cycles=c.tile.cycles, unit_cycles=c.unit.cycles,
                 tile_wait_peer=c.tile.load_wait_peer, unit_wait_peer=c.unit.load_wait_peer,
-                tile_channel_wait=c.tile.dram_wait, unit_channel_wait=c.unit.dram_wait,
+                tile_dram_wait=c.tile.dram_wait, unit_dram_wait=c.unit.dram_wait,
                 exact=run.exact))
     return out
 
