@@ -5,6 +5,7 @@ from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .clock_gate import clock_gated
 from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TRACE_DEPTH
 from .dram import STORAGE_KINDS, DramSetting, SharedChannel, dram_setting
 from .errors import InputError, one_of
@@ -96,11 +97,15 @@ class Chip(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        engines = {"tile": Tile(self._config, storage=self._storage, role="tile"),
-                   "unit": Tile(self._unit, storage=self._storage, role="unit")}
-        for name, engine in engines.items():
-            m.submodules[name] = engine
-        tile, unit = engines["tile"], engines["unit"]
+        tile = Tile(self._config, storage=self._storage, role="tile")
+        unit = Tile(self._unit, storage=self._storage, role="unit")
+        # An engine whose program is done sleeps while the other's runs (its clock is
+        # gated, hdl.clock_gate): nothing of it changes until the next start, and the host
+        # reads the engines' memories only when both are done. Measured: 8.63 G -> 8.04 G
+        # instructions for bench_chip's layer, whose unit is done a third of the way in.
+        for name, engine, other in (("tile", tile, unit), ("unit", unit, tile)):
+            clock_gated(m, name, engine, self.start | ~engine.done | other.done,
+                        domain=f"{name}_engine")
         m.submodules.channel = channel = SharedChannel(self._config, len(ENGINES))
         m.submodules.peer_tokens = tokens = Tokens(PEER_TOKENS)
 

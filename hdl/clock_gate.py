@@ -10,10 +10,11 @@ __all__ = ["GATING", "clock_gated"]
 GATING = True
 
 
-def clock_gated(m, name, unit, awake=None):
+def clock_gated(m, name, unit, awake=None, *, domain=None):
     """Add ``unit`` (of the ``sync`` domain) to ``m`` as submodule ``name``, in a local
-    domain ``name`` whose clock ticks in the cycles after those with ``awake`` (the
-    unit's own ``awake`` port if None) set, and one more; return ``unit``, to connect.
+    domain ``domain`` (``name`` if None) whose clock ticks in the cycles after those with
+    ``awake`` (the unit's own ``awake`` port if None) set, and one more; return ``unit``,
+    to connect.
 
     ``awake`` says the unit's next clock edge may change a register that matters (a
     command waits, or one is in flight): with it low, an edge would change nothing
@@ -23,15 +24,16 @@ def clock_gated(m, name, unit, awake=None):
     The enable is latched while the clock is low, as an integrated clock gate cell does,
     so the gated clock has no glitch; the one extra cycle lets registers that follow
     the last busy cycle (valid flags of a pipeline) settle. In reset the clock runs."""
-    latch = ClockDomain(f"{name}_latch", clk_edge="neg", reset_less=True, local=True)
-    gated = ClockDomain(name, local=True)
+    domain = name if domain is None else domain
+    latch = ClockDomain(f"{domain}_latch", clk_edge="neg", reset_less=True, local=True)
+    gated = ClockDomain(domain, local=True)
     m.domains += [latch, gated]
     awake = unit.awake if awake is None else awake
-    was_awake = Signal(name=f"{name}_was_awake")
-    enabled = Signal(name=f"{name}_enabled", init=1)
+    was_awake = Signal(name=f"{domain}_was_awake")
+    enabled = Signal(name=f"{domain}_enabled", init=1)
     m.d.sync += was_awake.eq(awake)
     m.d.comb += [latch.clk.eq(ClockSignal()),
                  gated.clk.eq(ClockSignal() & enabled), gated.rst.eq(ResetSignal())]
     m.d[latch.name] += enabled.eq(awake | was_awake | ResetSignal() | (not GATING))
-    m.submodules[name] = DomainRenamer(name)(unit)
+    m.submodules[name] = DomainRenamer(domain)(unit)
     return unit
