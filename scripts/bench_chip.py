@@ -55,6 +55,8 @@ def instructions(config, top, program):
             "valgrind", "--tool=callgrind", "--toggle-collect=Vtop::eval_step()",
             f"--callgrind-out-file={out}"))
         totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
+    if totals is None:
+        sys.exit(f"{top}: callgrind wrote no instruction total")
     return int(totals.group(1))
 
 
@@ -69,6 +71,8 @@ def main(argv=None):
     parser.add_argument("--instructions", action="store_true",
                         help="also count the model's instructions under callgrind")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     config = default_spec().config
     spec = default_spec(config=balanced_tile(rows=args.rows, cols=args.cols,
                                              sp_depth=config.sp_depth,
