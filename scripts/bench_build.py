@@ -22,11 +22,11 @@ def _build(rows, cols, queue):
     from rooftile.sim.run import flow
     from rooftile.sim.study.spec import balanced_tile
     began = time.perf_counter()
-    flow.build(balanced_tile(rows=rows, cols=cols), "tile")
+    build = flow.build(balanced_tile(rows=rows, cols=cols), "tile")
     wall = time.perf_counter() - began
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    queue.put((wall, own / 1024, children / 1024))
+    queue.put((wall, build.generate_s, build.compile_s, own / 1024, children / 1024))
 
 
 def main(argv=None):
@@ -40,9 +40,10 @@ def main(argv=None):
         child = multiprocessing.get_context("spawn").Process(
             target=_build, args=(args.rows, args.cols, queue))
         child.start()
-        wall, own_mib, children_mib = queue.get()
+        wall, generate_s, compile_s, own_mib, children_mib = queue.get()
         child.join()
-    print(f"{args.rows}x{args.cols} tile, cold build: {wall:.1f} s; peak memory "
+    print(f"{args.rows}x{args.cols} tile, cold build: {wall:.1f} s ({generate_s:.1f} s "
+          f"generating Verilog, {compile_s:.1f} s compiling the simulator); peak memory "
           f"{own_mib:.0f} MiB in Python (Amaranth, yosys), {children_mib:.0f} MiB in the "
           f"largest tool process (Verilator, C++ compiler)")
     return 0
