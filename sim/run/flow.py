@@ -11,7 +11,9 @@ written last that records what was built and the checksums of the Verilog and th
 simulator binary. A folder without a valid stamp, or whose files no longer match it (a
 killed build, a truncated binary), is reported in one line and rebuilt. A finished
 build is only read, so a read-only cache works. The key covers the installation that
-builds (cocotb's and Verilator's paths), since a build links against both.
+builds (cocotb's and Verilator's paths), since a build links against both. Verilator's
+run-time library, the same for every design, is compiled once per cache into
+``<cache>/verilator-runtime/`` (:mod:`~rooftile.sim.run.objcache`).
 
 :func:`run` executes a batch of jobs in one simulator start (each start costs about a
 second), passing them to the cocotb testbench as a JSON file: the testbench runs them
@@ -287,13 +289,18 @@ def _locked(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+#: The folder of the cache that holds Verilator's run-time objects, shared by all builds
+#: (:mod:`~rooftile.sim.run.objcache`).
+RUNTIME_OBJECTS = "verilator-runtime"
+
+
 def _runner(simulator, prefix=()):
     """cocotb's runner for ``simulator``; Verilator's builds rooftile's own ``main``
     (:mod:`~rooftile.sim.run.verilator_main`), which runs the clock inside the simulation,
-    and runs it under the command ``prefix``."""
+    with the cache's run-time objects, and runs it under the command ``prefix``."""
     if simulator == "verilator":
         from .verilator_main import runner
-        return runner(prefix)
+        return runner(prefix, objects=cache_root() / RUNTIME_OBJECTS)
     from cocotb_tools.runner import get_runner
     return get_runner(simulator)
 

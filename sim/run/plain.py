@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import tempfile
 import time
@@ -35,8 +36,10 @@ from ...hdl.isa import ExecCommand
 from ...hdl.counters import COUNTER_WIDTH, COUNTERS
 from ...hdl.counters import split_lanes
 from ...hdl.dram import DramSetting, dram_setting
-from .flow import VERILATOR_ARGS, BuildError, SimulationError, _tail, _write_if_changed
+from .flow import (RUNTIME_OBJECTS, VERILATOR_ARGS, BuildError, SimulationError, _tail,
+                   _write_if_changed, cache_root)
 from ..compile.packing import pack_lanes, pack_struct, unpack_lanes
+from .objcache import make_variable
 from .simulators import prepare_simulator
 
 __all__ = ["PlainBuild", "ports", "main_cpp", "build", "run_script", "harness_script",
@@ -314,6 +317,9 @@ def build(flow_build, *, clock="clk"):
     command = [verilator, "--cc", "--exe", "--build", "--build-jobs", "0",
                "--top-module", top, *VERILATOR_ARGS,  # the cocotb flow's, without --vpi
                "-Mdir", str(directory / "obj"), "-o", executable.name,
+               # through a shell to make: one word
+               "-MAKEFLAGS", shlex.quote(make_variable(cache_root() / RUNTIME_OBJECTS,
+                                                       Path(verilator).parents[1] / "include")),
                str(verilog_path), str(main_path)]
     key = hashlib.sha256(json.dumps(
         [command, os.environ.get("MAKEFLAGS", ""), verilog, main_path.read_text()]

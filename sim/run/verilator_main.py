@@ -15,6 +15,11 @@ The testbenches (:mod:`rooftile.sim.tb.common`) start no clock when
 Verilator builds; other simulators keep the GPI clock.
 """
 
+import os
+from pathlib import Path
+
+from .objcache import make_variable
+
 __all__ = ["HALF_PERIOD_PS", "MAIN_CPP", "main_cpp", "runner"]
 
 #: Half the clock period in the simulation's precision (1 ps): a 10 ns clock, as the
@@ -136,10 +141,12 @@ def main_cpp():
     return MAIN_CPP.replace("@HALF_PERIOD@", str(HALF_PERIOD_PS))
 
 
-def runner(prefix=()):
+def runner(prefix=(), objects=None):
     """cocotb's Verilator runner, building with :data:`MAIN_CPP` (written into the build
-    folder) in place of cocotb's ``verilator.cpp`` (cocotb is imported only here); its
-    simulations run under the command ``prefix`` if given (a profiler)."""
+    folder) in place of cocotb's ``verilator.cpp`` (cocotb is imported only here) and
+    Verilator's run-time objects from the folder ``objects`` if given
+    (:mod:`~rooftile.sim.run.objcache`); its simulations run under the command ``prefix``
+    if given (a profiler)."""
     from cocotb_tools import config as cocotb_config
     from cocotb_tools.runner import Verilator
 
@@ -154,6 +161,9 @@ def runner(prefix=()):
                 raise RuntimeError(f"cocotb's Verilator build no longer names {theirs}; "
                                    f"rooftile's main cannot replace it")
             commands[0] = [str(ours) if arg == theirs else arg for arg in commands[0]]
+            if objects is not None:
+                include = Path(os.environ["VERILATOR_ROOT"]) / "include"
+                commands[1].append(make_variable(objects, include))
             return commands
 
         def _test_command(self):

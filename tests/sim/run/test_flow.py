@@ -2,6 +2,7 @@
 verified by its stamp; runs leave nothing behind in the cache."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -32,6 +33,12 @@ def check_runs(config=CONFIG):
     a, b = np.arange(6).reshape(2, 3), np.arange(6).reshape(3, 2)
     (run,) = run_programs(config, [compile_matmul(config, 2, 3, 2)], [(a, b)])
     assert run.exact and run.counters.cycles == run.prediction.cycles
+
+
+def builds(root):
+    """The published builds in the cache ``root``."""
+    return [p for p in root.iterdir()
+            if not p.name.startswith(".") and p.name != flow.RUNTIME_OBJECTS]
 
 
 def snapshot(root):
@@ -69,10 +76,15 @@ def test_a_corrupted_binary_is_reported_and_rebuilt(tmp_path, monkeypatch, capfd
     build = flow.build(CONFIG)
     binary = build.directory / "sim" / "harness"
     binary.write_bytes(binary.read_bytes()[:1000])       # truncated
+    runtime = sorted((tmp_path / flow.RUNTIME_OBJECTS).glob("verilated_vpi-*.o"))
+    assert len(runtime) == 1
+    runtime[0].write_bytes(runtime[0].read_bytes()[:1000])   # a shared one, truncated
     rebuilt = flow.build(CONFIG)
     assert "sim/harness does not match its checksum" in capfd.readouterr().err
     assert rebuilt.compile_s > 0
     check_runs()
+    # The truncated run-time object was compiled again, not linked.
+    assert runtime[0].stat().st_size > 100_000
     (build.directory / flow.STAMP).unlink()              # a build that never finished
     flow.build(CONFIG)
     assert "no stamp" in capfd.readouterr().err
@@ -90,12 +102,15 @@ def test_kill_during_a_build_publishes_nothing(tmp_path):
         time.sleep(0.2)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
-    published = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
-    assert published == []
+    assert builds(tmp_path) == []
+    # A shared run-time object is either whole (its checksum beside it) or not there.
+    for checksum in (tmp_path / flow.RUNTIME_OBJECTS).glob("*.sha256"):
+        obj = checksum.with_suffix(".o")
+        assert hashlib.sha256(obj.read_bytes()).hexdigest() == checksum.read_text()
     # The next build clears the killed one's private folder and publishes a good build.
     again = subprocess.run([sys.executable, "-c", BUILD], env=env, check=True,
                            capture_output=True, text=True)
-    (published,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    (published,) = builds(tmp_path)
     assert again.stdout.split() == [str(published), "True"]
     assert (published / flow.STAMP).exists()
     assert not list(tmp_path.glob(".*.building"))
