@@ -10,6 +10,7 @@ instructions the model's evaluation executes (``Vtop::eval_step``, so neither co
 Python): the same count on every run, whatever else the machine does. Run:
     python scripts/bench_chip.py [--model llama-2-7b] [--batch 16] [--unit logic-die]
                                  [--rows 8] [--cols 8] [--runs 2] [--instructions]
+                                 [--engines]
 """
 
 import argparse
@@ -24,7 +25,7 @@ import numpy as np
 from rooftile.hdl.params import AttentionUnit
 from rooftile.sim.compile.layer import compile_layer
 from rooftile.sim.run import flow
-from rooftile.sim.study.chip import compile_chip
+from rooftile.sim.study.chip import compile_chip, unit_ops
 from rooftile.sim.study.schedules import compile_scaled, lower_workload
 from rooftile.sim.study.spec import Workload, balanced_tile, default_spec
 
@@ -70,6 +71,10 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=2, help="%(default)s")
     parser.add_argument("--instructions", action="store_true",
                         help="also count the model's instructions under callgrind")
+    parser.add_argument("--engines", action="store_true",
+                        help="also run each engine's ops alone: the tile's on the tile, "
+                             "the unit's on the unit's tile (what the chip costs beyond "
+                             "its two engines)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
@@ -88,6 +93,17 @@ def main(argv=None):
     runs = [("tile alone", spec.config, "tile", alone),
             (f"chip (+{args.unit} {chip_config.attention_unit_tile().rows}x1)",
              chip_config, "chip", chip)]
+    if args.engines:
+        mine = unit_ops(args.unit, layer)
+        unit_config = chip_config.attention_unit_tile()
+        theirs = [op for op in layer.scaled if op.name not in mine]
+        runs += [("its tile engine's ops, tile alone", spec.config, "tile",
+                  compile_layer(spec.config, [op.name for op in theirs],
+                                [programs[op.key] for op in theirs])),
+                 (f"its unit engine's ops, {unit_config.rows}x1 alone", unit_config, "tile",
+                  compile_layer(unit_config, mine,
+                                [op.program(unit_config) for op in layer.scaled
+                                 if op.name in mine]))]
     rows = [(name, *fastest(config, top, program, args.runs))
             for name, config, top, program in runs]
     print(f"{layer.workload.label}, {spec.config.rows}x{spec.config.cols} tile, "
@@ -106,6 +122,10 @@ def main(argv=None):
         per_cycle = [count / cycles for (_, cycles, _), count in zip(rows, counts)]
         print(f"  chip / tile: {per_cycle[0] / per_cycle[1]:.2f}x the simulated cycles per instruction, "
               f"{counts[1] / counts[0]:.2f}x the instructions per layer")
+        if args.engines:
+            beyond = counts[1] - counts[2] - counts[3]
+            print(f"  chip beyond its engines alone: {beyond:,} instructions "
+                  f"({beyond / counts[1]:.1%} of the chip's)")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def rtl_digest():
     for path in sorted(Path(hdl.__file__).parent.glob("*.py")):  # primitives included
         h.update(path.name.encode() + path.read_bytes())
     h.update(" ".join(VERILATOR_ARGS + ICARUS_ARGS + (VERILATOR_MAKEFLAGS,)).encode())
-    for shaper in (zero_loops, _verilator_config):   # the Verilog, what VPI may touch
+    for shaper in (_zero_memories_uninitialised, zero_arrays, _verilator_config):
         h.update(inspect.getsource(shaper).encode())
     from .verilator_main import main_cpp
     h.update(main_cpp().encode())
@@ -192,35 +193,57 @@ class Build:
         return TOPS[self.top][1]
 
 
-#: An ``initial`` block that zeroes an array word by word, as yosys writes the zero
-#: initialiser of every ``amaranth.lib.memory.Memory`` (scratchpads, accumulator, FIFOs).
-_ZERO_INITIALISER = re.compile(
-    r"^(?P<indent> *)initial begin\n"
-    r"(?P<words>(?: *(?P<name>\\\S+ |[A-Za-z_][\w$]*)\[\d+\] = (?P<width>\d+)'h0+;\n)+)"
-    r"(?P=indent)end\n", re.M)
-_ZERO_WORD = re.compile(r"^ *(\\\S+ |[A-Za-z_][\w$]*)\[(\d+)\] = ", re.M)
+#: An array declaration as yosys writes an ``amaranth.lib.memory.Memory``.
+_ARRAY = re.compile(r"^(?P<indent> *)reg (?:\[(?P<msb>\d+):0\] )?"
+                    r"(?P<name>\\\S+ |[A-Za-z_][\w$]*) ?\[(?P<last>\d+):0\];\n", re.M)
+_MODULE = re.compile(r"^module .*?^endmodule\n", re.M | re.S)
+_CONVERT_LOCK = threading.Lock()
 
 
-def zero_loops(verilog):
-    """Write each word-by-word zero initialiser of ``verilog`` as a loop: the same
-    values at time zero, in a few lines instead of one per word.
+@contextlib.contextmanager
+def _zero_memories_uninitialised():
+    """While Amaranth converts a design, a memory whose initial contents are all zero
+    gets no initialiser (its ``$meminit_v2`` cell): :func:`zero_arrays` zeroes it with a
+    loop instead.
 
-    Verilator turns each line into a C++ statement of the design's cold code: the 8x8
-    tile's 40,000 such lines were 6 MB of its 7 MB of C++, which the C++ compiler spent
-    most of a build on. Blocks whose words are not 0, 1, ... in order are left as
-    they are."""
-    def loop(match):
-        words = _ZERO_WORD.findall(match["words"])
-        if words != [(match["name"], str(i)) for i in range(len(words))]:
-            return match[0]     # another order, or two arrays in one block
-        indent, name, width = match["indent"], match["name"], match["width"]
-        block = f"rooftile_zero_{match.start()}"
-        return (f"{indent}initial begin : {block}\n"
-                f"{indent}  integer i;\n"
-                f"{indent}  for (i = 0; i < {len(words)}; i = i + 1) "
-                f"{name}[i] = {width}'h0;\n"
-                f"{indent}end\n")
-    return _ZERO_INITIALISER.sub(loop, verilog)
+    Amaranth writes that initialiser as one constant net per bit, which yosys writes
+    back as one line per word: 10 M bits for the 8x8 tile's scratchpads and accumulator,
+    most of the time it took to generate its Verilog, and 40,000 lines of Verilog that
+    Verilator turned into 6 MB of C++."""
+    from amaranth.back import rtlil
+    emit = rtlil.ModuleEmitter.emit_memory
+
+    def emit_unless_zero(self, cell_idx, cell):
+        if any(cell.init):
+            emit(self, cell_idx, cell)
+
+    with _CONVERT_LOCK:
+        rtlil.ModuleEmitter.emit_memory = emit_unless_zero
+        try:
+            yield
+        finally:
+            rtlil.ModuleEmitter.emit_memory = emit
+
+
+def zero_arrays(verilog):
+    """Zero, with a loop at time zero, each array of ``verilog`` that no ``initial``
+    block initialises: Verilator would start it at zero anyway, Icarus at X, and the
+    memories of the design start at zero (:func:`_zero_memories_uninitialised`)."""
+    def module(match):
+        text = match[0]
+
+        def zeroed(array):
+            name = array["name"]
+            if re.search(rf"^ *{re.escape(name)}\[\d+\] = ", text, re.M):
+                return array[0]     # has initial values
+            indent, width = array["indent"], int(array["msb"] or 0) + 1
+            return (f"{array[0]}{indent}initial begin : rooftile_zero_{array.start()}\n"
+                    f"{indent}  integer i;\n"
+                    f"{indent}  for (i = 0; i <= {array['last']}; i = i + 1) "
+                    f"{name}[i] = {width}'h0;\n"
+                    f"{indent}end\n")
+        return _ARRAY.sub(zeroed, text)
+    return _MODULE.sub(module, verilog)
 
 
 def _verilator_config(verilog, top):
@@ -318,8 +341,9 @@ def _compile(config, top, simulator, waves, directory):
     began = time.perf_counter()
     (directory / "config.json").write_text(json.dumps(config.to_json(), indent=1))
     factory, _ = TOPS[top]
-    text = verilog.convert(factory(config), name=top, emit_src=False)
-    text = zero_loops(text) + STORAGE_VERILOG  # and the primitives the designs instantiate
+    with _zero_memories_uninitialised():
+        text = verilog.convert(factory(config), name=top, emit_src=False)
+    text = zero_arrays(text) + STORAGE_VERILOG  # and the primitives the designs instantiate
     verilog_path = directory / f"{top}.v"
     verilog_path.write_text(text)
     sources = [verilog_path]
@@ -398,10 +422,11 @@ def build(config, top="harness", *, simulator="verilator", waves=False):
     return finished(generate_s, compile_s)
 
 
-#: Peak memory of one cold tile build: the default study's 8x8 tile measured 421 MiB in
-#: the building Python process (Amaranth, yosys) and 489 MiB in its largest tool process
+#: Peak memory of one cold tile build: the default study's 8x8 tile measured 98 MiB in
+#: the building Python process (Amaranth, yosys) and 322 MiB in its largest tool process
 #: (Verilator, C++ compiler), both resident at once (``python scripts/bench_build.py``),
-#: rounded up. Parallel builds are limited so that they fit the memory that is free.
+#: rounded up with room for larger arrays. Parallel builds are limited so that they fit
+#: the memory that is free.
 BUILD_PEAK_MIB = 1000
 
 
