@@ -10,19 +10,21 @@ every header of its folder) and compiles anything else as given.
 
 The folder is safe to share between processes: an object is published by one atomic
 rename, with its checksum beside it; one that does not match its checksum is compiled
-again. When the folder cannot be written (a read-only cache) it compiles as usual.
+again, and the temporary files of a killed compile are deleted by a later one. When the folder cannot be written (a read-only cache) it compiles as usual.
 
     python objcache.py FOLDER INCLUDE_DIR COMPILER ARGS... -c -o TARGET SOURCE
 
 Standard library only: make starts it once per compile.
 """
 
+import contextlib
 import hashlib
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 __all__ = ["make_variable"]
@@ -51,10 +53,20 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: Seconds after which a temporary file in the folder is one a killed compile left
+#: (writing one takes milliseconds).
+STALE_S = 600
+
+
 def _publish(obj, folder, name):
     """Copy ``obj`` into ``folder`` as ``name`` and its checksum, each by an atomic
-    rename; a failure to write leaves the folder as it was."""
+    rename; a failure to write leaves the folder as it was. Temporary files that a
+    killed compile left are deleted."""
     folder.mkdir(parents=True, exist_ok=True)
+    for temporary in folder.glob(".*"):
+        with contextlib.suppress(OSError):
+            if time.time() - temporary.stat().st_mtime > STALE_S:
+                temporary.unlink()
     for suffix, data in ((".o", obj.read_bytes()), (".sha256", _digest(obj).encode())):
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}", suffix=suffix)
         os.fchmod(handle, 0o644)                  # as readable as the builds

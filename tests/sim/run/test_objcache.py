@@ -1,8 +1,10 @@
 """Verilator's run-time objects compiled once per cache (``objcache``), with a real
 compiler on a two-file stand-in for Verilator's include folder."""
 
+import os
 import shlex
 import subprocess
+import time
 
 import pytest
 
@@ -49,8 +51,15 @@ def test_a_corrupted_object_is_compiled_again(tmp_path, sources):
     good = compile_with(folder, sources, sources / "runtime.cpp", tmp_path / "a.o")
     (stored,) = folder.glob("runtime-*.o")
     stored.write_bytes(good[:100])                # truncated: no longer its checksum
+    # What a compile killed while publishing leaves, and one publishing right now.
+    killed, writing = folder / ".runtime-killed.o", folder / ".runtime-writing.o"
+    killed.write_bytes(b"half")
+    writing.write_bytes(b"half")
+    old = time.time() - objcache.STALE_S - 1
+    os.utime(killed, (old, old))
     assert compile_with(folder, sources, sources / "runtime.cpp", tmp_path / "b.o") == good
     assert stored.read_bytes() == good
+    assert not killed.exists() and writing.exists()
 
 
 def test_other_sources_and_an_unwritable_folder_compile_as_given(tmp_path, sources):
