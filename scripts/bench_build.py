@@ -14,8 +14,8 @@ the parallel builds of a study from this figure.
 import argparse
 import multiprocessing
 import os
-import shutil
 import resource
+import shutil
 import sys
 import tempfile
 import time

@@ -1,4 +1,4 @@
-"""Verilator's run-time library compiled once per installation, not once per build.
+"""Verilator's run-time library compiled once per cache, not once per build.
 
 Every simulator build links the same run-time objects (``verilated.o``,
 ``verilated_vpi.o``, ``verilated_threads.o``, ``verilated_dpi.o``): compiling them took
@@ -10,7 +10,8 @@ every header of its folder) and compiles anything else as given.
 
 The folder is safe to share between processes: an object is published by one atomic
 rename, with its checksum beside it; one that does not match its checksum is compiled
-again, and the temporary files of a killed compile are deleted by a later one. When the folder cannot be written (a read-only cache) it compiles as usual.
+again, and the temporary files of a killed compile are deleted by a later one. When the
+folder cannot be written (a read-only cache) it compiles as usual.
 
     python objcache.py FOLDER INCLUDE_DIR COMPILER ARGS... -c -o TARGET SOURCE
 
