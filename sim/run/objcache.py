@@ -13,7 +13,10 @@ rename, with its checksum beside it; one that does not match its checksum is com
 again, and the temporary files of a killed compile are deleted by a later one. When the
 folder cannot be written (a read-only cache) it compiles as usual.
 
-    python objcache.py FOLDER INCLUDE_DIR COMPILER ARGS... -c -o TARGET SOURCE
+    python objcache.py FOLDER COMPILER ARGS... -c -o TARGET SOURCE
+
+The run-time sources are those in ``$VERILATOR_ROOT/include``, the variable Verilator's
+makefile itself compiles them from.
 
 Standard library only: make starts it once per compile.
 """
@@ -31,10 +34,9 @@ from pathlib import Path
 __all__ = ["make_variable"]
 
 
-def make_variable(folder, include_dir):
-    """``OBJCACHE=...`` for make's command line: run-time objects from ``folder``
-    (sources in Verilator's ``include_dir``)."""
-    command = [sys.executable, __file__, str(folder), str(include_dir)]
+def make_variable(folder):
+    """``OBJCACHE=...`` for make's command line: run-time objects from ``folder``."""
+    command = [sys.executable, __file__, str(folder)]
     return "OBJCACHE=" + " ".join(shlex.quote(part) for part in command)
 
 
@@ -77,9 +79,10 @@ def _publish(obj, folder, name):
 
 
 def main(argv):
-    folder, include_dir, *command = argv
+    folder, *command = argv
     source = Path(command[-1])
-    cached = source.suffix == ".cpp" and source.resolve().parent == Path(include_dir).resolve()
+    include = Path(os.environ.get("VERILATOR_ROOT", "/nonexistent"), "include")
+    cached = source.suffix == ".cpp" and source.resolve().parent == include.resolve()
     if not cached or "-o" not in command:
         os.execvp(command[0], command)
     target = Path(command[command.index("-o") + 1])

@@ -318,8 +318,7 @@ def build(flow_build, *, clock="clk"):
                "--top-module", top, *VERILATOR_ARGS,  # the cocotb flow's, without --vpi
                "-Mdir", str(directory / "obj"), "-o", executable.name,
                # through a shell to make: one word
-               "-MAKEFLAGS", shlex.quote(make_variable(cache_root() / RUNTIME_OBJECTS,
-                                                       Path(verilator).parents[1] / "include")),
+               "-MAKEFLAGS", shlex.quote(make_variable(cache_root() / RUNTIME_OBJECTS)),
                str(verilog_path), str(main_path)]
     key = hashlib.sha256(json.dumps(
         [command, os.environ.get("MAKEFLAGS", ""), verilog, main_path.read_text()]

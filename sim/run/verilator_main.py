@@ -15,9 +15,6 @@ The testbenches (:mod:`rooftile.sim.tb.common`) start no clock when
 Verilator builds; other simulators keep the GPI clock.
 """
 
-import os
-from pathlib import Path
-
 from .objcache import make_variable
 
 __all__ = ["HALF_PERIOD_PS", "MAIN_CPP", "main_cpp", "runner"]
@@ -162,8 +159,7 @@ def runner(prefix=(), objects=None):
                                    f"rooftile's main cannot replace it")
             commands[0] = [str(ours) if arg == theirs else arg for arg in commands[0]]
             if objects is not None:
-                include = Path(os.environ["VERILATOR_ROOT"]) / "include"
-                commands[1].append(make_variable(objects, include))
+                commands[1].append(make_variable(objects))
             return commands
 
         def _test_command(self):
