@@ -1,7 +1,7 @@
 """The chip: the tile and the attention unit's engine, each with its own program, on a
 shared external memory channel, synchronised by tokens across engines."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,7 +10,7 @@ from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TRACE_DEPTH
 from .dram import STORAGE_KINDS, DramSetting, SharedChannel, dram_setting
 from .errors import InputError, one_of
 from .tile import Tile
-from .tokens import Tokens
+from .tokens import CrossingToken
 
 __all__ = ["ENGINES", "PEER_TOKENS", "Chip"]
 
@@ -19,6 +19,19 @@ ENGINES = ("tile", "unit")
 #: Tokens between the engines: pushed by one engine's STOREs, popped by the other's
 #: LOADs (the ``peer`` flag of :mod:`~rooftile.hdl.isa`).
 PEER_TOKENS = ("tile_to_unit", "unit_to_tile")
+
+
+class _Held(wiring.Component):
+    """``q`` takes ``d`` at every edge of its clock: the flops behind :class:`Chip`'s
+    host ports."""
+
+    def __init__(self, shape):
+        super().__init__({"d": In(shape), "q": Out(shape)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.q.eq(self.d)
+        return m
 
 
 class Chip(wiring.Component):
@@ -40,6 +53,17 @@ class Chip(wiring.Component):
     (QKV projection -> attention on the unit -> output projection on the tile).
     ``start`` starts both engines; ``done`` is set when both are done.
 
+    Each engine has its own clock, gated while it is done and the other runs. What
+    crosses between an engine and the rest of the chip crosses through a flop of the
+    receiving clock, as between dies: an engine takes ``start`` and its setting a cycle
+    later (so does the channel: all start together), the other engine's token a cycle
+    after its push (:class:`~rooftile.hdl.tokens.CrossingToken`), and the unit the
+    channel's grant a cycle after the channel gives it (``registered_grant`` of
+    :class:`~rooftile.hdl.dram.Dram`; the tile's DRAM sits with the channel). Why: an
+    engine's logic must read no register of another clock, or Verilator evaluates it
+    at every edge of that clock, asleep or not (measured: 8.06 -> 7.71 G instructions
+    for ``scripts/bench_chip.py``'s layer from ``start``, setting and reset alone).
+
     NB: the engines exchange timing, not values: the unit reads its queries from its
     own memory (placed by the testbench), so that each engine's outputs are checked
     against numpy on its own inputs. Timing does not depend on data values.
@@ -47,20 +71,26 @@ class Chip(wiring.Component):
     Members
     -------
     host_engine : In(range(2))
-        Which engine the host ports reach (:data:`ENGINES` order).
-    host_addr, host_wdata, host_write_dram, host_rdata, host_load
-        The selected engine's DRAM host port; ``host_load`` fills both engines' DRAM
-        and program memories from their image files.
+        Which engine's DRAM ``host_write_dram`` writes (:data:`ENGINES` order).
+    host_addr, host_wdata, host_write_dram, host_load
+        The engines' DRAM host port; ``host_load`` fills both engines' DRAM and program
+        memories from their image files.
+    host_rdata : Out(ArrayLayout(word, 2))
+        Each engine's DRAM word at ``host_addr``, a lane per engine, between runs: a
+        selecting multiplexer would depend on an input, which Verilator evaluates twice
+        a cycle.
     tile_setting, unit_setting, channel_setting : In(DramSetting(...))
         The tile's DRAM setting is unused (its traffic is all on the shared channel).
     start : In(1)
     done : Out(1)
     counters : Out(ArrayLayout(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), 2))
-        Each engine's counters.
+        Each engine's counters, between runs (the ``status_*`` ports change during one).
     trace_addr, trace_data
-        The selected engine's trace (:class:`~rooftile.hdl.tile.Tile`).
+        Each engine's trace (:class:`~rooftile.hdl.tile.Tile`), a lane per engine.
     status_done : Out(2)
         Each engine's ``done``.
+    status_waiting_peer : Out(2)
+        Each engine's LOAD waits for the other's token (its ``load_wait_peer`` event).
     status_pc : Out(ArrayLayout(32, 2))
     status_tokens : Out(ArrayLayout(TOKEN_WIDTH, len(PEER_TOKENS)))
         The tokens between the engines.
@@ -79,7 +109,7 @@ class Chip(wiring.Component):
             "host_addr": In(range(depth)),
             "host_wdata": In(width),
             "host_write_dram": In(1),
-            "host_rdata": Out(width),
+            "host_rdata": Out(data.ArrayLayout(width, len(ENGINES))),
             "host_load": In(1),
             "tile_setting": In(DramSetting(config), init=dram_setting(config)),
             "unit_setting": In(DramSetting(self._unit), init=dram_setting(self._unit)),
@@ -89,8 +119,10 @@ class Chip(wiring.Component):
             "counters": Out(data.ArrayLayout(
                 data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), len(ENGINES))),
             "trace_addr": In(range(TRACE_DEPTH)),
-            "trace_data": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
+            "trace_data": Out(data.ArrayLayout(
+                data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), len(ENGINES))),
             "status_done": Out(len(ENGINES)),
+            "status_waiting_peer": Out(len(ENGINES)),
             "status_pc": Out(data.ArrayLayout(32, len(ENGINES))),
             "status_tokens": Out(data.ArrayLayout(TOKEN_WIDTH, len(PEER_TOKENS))),
         })
@@ -103,40 +135,64 @@ class Chip(wiring.Component):
         # gated, hdl.clock_gate): nothing of it changes until the next start, and the host
         # reads the engines' memories only when both are done. Measured: 8.63 G -> 8.04 G
         # instructions for bench_chip's layer, whose unit is done a third of the way in.
-        for name, engine, other in (("tile", tile, unit), ("unit", unit, tile)):
-            clock_gated(m, name, engine, self.start | ~engine.done | other.done,
-                        domain=f"{name}_engine")
+        # Each engine takes start and its DRAM setting through flops of its own clock,
+        # so that none of its logic reads a register of the free-running clock through
+        # them (Verilator would evaluate that logic at every cycle, asleep or not); the
+        # channel and the tokens take start through a flop too, so that all start in
+        # the same cycle, one after `start`.
+        for name, engine, other, setting in (("tile", tile, unit, self.tile_setting),
+                                             ("unit", unit, tile, self.unit_setting)):
+            domain = f"{name}_engine"
+            start = Signal(name=f"{name}_start")
+            clock_gated(m, name, engine, self.start | start | ~engine.done | other.done,
+                        domain=domain)
+            taken = Signal.like(setting, name=f"{name}_setting_q")
+            m.d[domain] += [start.eq(self.start), taken.eq(setting)]
+            m.d.comb += [engine.start.eq(start), engine.dram_setting.eq(taken)]
+        started = Signal()
+        m.d.sync += started.eq(self.start)
         m.submodules.channel = channel = SharedChannel(self._config, len(ENGINES))
-        m.submodules.peer_tokens = tokens = Tokens(PEER_TOKENS)
 
         # The shared channel: port 0 the unit's, port 1 the tile's.
         for port, engine in enumerate((unit, tile)):
             m.d.comb += [channel.requests[port].eq(engine.channel_request),
                          engine.channel_grant.eq(channel.grants[port])]
-        m.d.comb += [channel.setting.eq(self.channel_setting), channel.start.eq(self.start),
-                     tile.dram_setting.eq(self.tile_setting),
-                     unit.dram_setting.eq(self.unit_setting)]
-        # Tokens across engines.
-        for name, pusher, popper in (("tile_to_unit", tile, unit), ("unit_to_tile", unit, tile)):
-            wiring.connect(m, pusher.peer_out, getattr(tokens, f"{name}_push"))
-            wiring.connect(m, getattr(tokens, f"{name}_pop"), popper.peer_in)
-        m.d.comb += [tokens.clear.eq(self.start), self.status_tokens.eq(tokens.counts)]
+        m.d.comb += [channel.setting.eq(self.channel_setting), channel.start.eq(started)]
+        # Tokens across engines, each counted on both engines' clocks.
+        for index, (name, pusher, popper) in enumerate(zip(PEER_TOKENS, (tile, unit),
+                                                           (unit, tile))):
+            pushes, pops = (f"{engine}_engine" for engine in name.split("_to_"))
+            m.submodules[name] = token = CrossingToken(pushes, pops)
+            wiring.connect(m, pusher.peer_out, token.push)
+            wiring.connect(m, token.pop, popper.peer_in)
+            m.d.comb += [token.clear_push.eq(pusher.start), token.clear_pop.eq(popper.start),
+                         self.status_tokens[index].eq(token.count)]
 
-        # Host ports, start and done.
+        # Host ports, start and done. What the host reads after a run (done, counters,
+        # traces, DRAM words) it reads through flops of a clock that runs only while
+        # both engines are done: Verilator copies an engine's registers to a port at
+        # every cycle they may change, 1,400 bits a cycle for these, and a flop of a
+        # sleeping clock never. So done rises a cycle after both engines are done, with
+        # their final counters; it falls with `start`.
+        finished = tile.done & unit.done & ~self.start & ~started
+        held = clock_gated(m, "held", _Held(data.StructLayout({
+            "done": 1, "counters": self.counters.shape(), "host_rdata": self.host_rdata.shape(),
+            "trace_data": self.trace_data.shape()})), finished, domain="host")
+        m.d.comb += [held.d.done.eq(finished), self.done.eq(held.q.done),
+                     self.counters.eq(held.q.counters), self.host_rdata.eq(held.q.host_rdata),
+                     self.trace_data.eq(held.q.trace_data)]
         for index, engine in enumerate((tile, unit)):
             selected = self.host_engine == index
             m.d.comb += [
                 engine.host_addr.eq(self.host_addr), engine.host_wdata.eq(self.host_wdata),
                 engine.host_write_dram.eq(self.host_write_dram & selected),
-                engine.host_load.eq(self.host_load), engine.start.eq(self.start),
+                engine.host_load.eq(self.host_load),
                 engine.trace_addr.eq(self.trace_addr),
-                self.counters[index].eq(engine.counters),
+                held.d.counters[index].eq(engine.counters),
+                held.d.host_rdata[index].eq(engine.host_rdata),
+                held.d.trace_data[index].eq(engine.trace_data),
                 self.status_done[index].eq(engine.done),
+                self.status_waiting_peer[index].eq(engine.waiting_peer),
                 self.status_pc[index].eq(engine.status_pc),
             ]
-            with m.If(selected):
-                m.d.comb += [self.host_rdata.eq(engine.host_rdata),
-                             self.trace_data.eq(engine.trace_data)]
-        # Each engine's done is held until the next start.
-        m.d.comb += self.done.eq(tile.done & unit.done)
         return m

@@ -23,7 +23,13 @@ def clock_gated(m, name, unit, awake=None, *, domain=None):
     nothing of them, which is where a chip's idle engine spends its simulation time.
     The enable is latched while the clock is low, as an integrated clock gate cell does,
     so the gated clock has no glitch; the one extra cycle lets registers that follow
-    the last busy cycle (valid flags of a pipeline) settle. In reset the clock runs."""
+    the last busy cycle (valid flags of a pipeline) settle.
+
+    The unit's reset is a flop of its own clock, a cycle behind ``sync``'s; the clock
+    runs until it falls. Why: every register's next-state logic reads the reset, and
+    Verilator evaluates a combinational block at each edge of any clock that drives one
+    of its inputs: with ``sync``'s reset, all of an asleep unit's logic would be
+    evaluated at every cycle."""
     domain = name if domain is None else domain
     latch = ClockDomain(f"{domain}_latch", clk_edge="neg", reset_less=True, local=True)
     gated = ClockDomain(domain, local=True)
@@ -31,9 +37,11 @@ def clock_gated(m, name, unit, awake=None, *, domain=None):
     awake = unit.awake if awake is None else awake
     was_awake = Signal(name=f"{domain}_was_awake")
     enabled = Signal(name=f"{domain}_enabled", init=1)
+    reset = Signal(name=f"{domain}_reset", reset_less=True)
     m.d.sync += was_awake.eq(awake)
+    m.d[domain] += reset.eq(ResetSignal())
     m.d.comb += [latch.clk.eq(ClockSignal()),
-                 gated.clk.eq(ClockSignal() & enabled), gated.rst.eq(ResetSignal())]
-    m.d[latch.name] += enabled.eq(awake | was_awake | ResetSignal() | (not GATING))
+                 gated.clk.eq(ClockSignal() & enabled), gated.rst.eq(reset)]
+    m.d[latch.name] += enabled.eq(awake | was_awake | ResetSignal() | reset | (not GATING))
     m.submodules[name] = DomainRenamer(domain)(unit)
     return unit

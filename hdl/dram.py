@@ -284,6 +284,11 @@ class Dram(wiring.Component):
         this DRAM's own token bucket.
     image : str
         The file ``host_load`` reads (:data:`DRAM_IMAGE` unless a chip has two DRAMs).
+    registered_grant : bool
+        ``channel_grant`` comes through a flop of this DRAM's clock: a request the
+        channel grants in cycle ``t`` goes in ``t + 1``, when it is not offered to the
+        channel again (the grant of an engine on another clock; see
+        :class:`~rooftile.hdl.chip.Chip`).
 
     Members
     -------
@@ -313,8 +318,9 @@ class Dram(wiring.Component):
     """
 
     def __init__(self, config, tag_shape, *, storage="primitive", sharing="none",
-                 image=DRAM_IMAGE):
+                 image=DRAM_IMAGE, registered_grant=False):
         self._config = config
+        self._registered_grant = registered_grant
         self._tag_shape = tag_shape
         self._storage = one_of("storage", storage, STORAGE_KINDS)
         self._sharing = one_of("sharing", sharing, SHARING)
@@ -348,11 +354,16 @@ class Dram(wiring.Component):
                      storage.host_wdata.eq(self.host_wdata),
                      self.host_rdata.eq(storage.host_rdata)]
 
-        # The candidate: a valid write wins over a read, and blocks it while it waits.
-        candidate_bytes = Mux(self.write.valid, self.write.payload.bytes,
-                              self.read.payload.bytes)
-        candidate_addr = Mux(self.write.valid, self.write.payload.addr,
-                             self.read.payload.addr)
+        # The candidate: a valid write wins over a read, and blocks it while it waits;
+        # a request granted through the flop goes next cycle even if a write came since.
+        granted = Signal()          # the channel granted last cycle's request
+        granted_write = Signal()    # ... and it was a write
+        grant, is_write = self.channel_grant, self.write.valid
+        if self._registered_grant:
+            m.d.sync += [granted.eq(self.channel_grant), granted_write.eq(self.write.valid)]
+            grant, is_write = granted, Mux(granted, granted_write, self.write.valid)
+        candidate_bytes = Mux(is_write, self.write.payload.bytes, self.read.payload.bytes)
+        candidate_addr = Mux(is_write, self.write.payload.addr, self.read.payload.addr)
         shared = {"none": 0, "all": 1,
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
@@ -360,17 +371,17 @@ class Dram(wiring.Component):
         level, spent = _token_bucket(m, cfg, self.setting, self.start)
         m.d.comb += [
             own.eq(level >= candidate_bytes * den),
-            go.eq((self.write.valid | self.read.valid) &
-                  Mux(shared, self.channel_grant, own)),
+            go.eq((self.write.valid | self.read.valid) & Mux(shared, grant, own)),
             spent.eq(Mux(go & ~shared, candidate_bytes * den, 0)),
-            self.write.ready.eq(go),
-            self.read.ready.eq(go & ~self.write.valid),
-            self.channel_request.valid.eq((self.write.valid | self.read.valid) & shared),
+            self.write.ready.eq(go & is_write),
+            self.read.ready.eq(go & ~is_write),
+            self.channel_request.valid.eq((self.write.valid | self.read.valid) & shared &
+                                          ~granted),
             self.channel_request.bytes.eq(candidate_bytes),
             self.waiting.eq((self.write.valid | self.read.valid) & ~go),
         ]
-        write_go = self.write.valid & go
-        read_go = self.read.valid & ~self.write.valid & go
+        write_go = is_write & go
+        read_go = self.read.valid & ~is_write & go
         m.d.comb += [
             self.bytes_read.eq(Mux(read_go, self.read.payload.bytes, 0)),
             self.bytes_written.eq(Mux(write_go, self.write.payload.bytes, 0)),

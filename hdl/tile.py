@@ -23,11 +23,12 @@ __all__ = ["ROLES", "Tile"]
 
 #: What a tile is built as: alone (``None``), or one engine of a
 #: :class:`~rooftile.hdl.chip.Chip`. Each role says which of its DRAM requests go over
-#: the chip's shared channel (:data:`~rooftile.hdl.dram.SHARING`) and which image files
-#: its memories read.
-ROLES = {None: ("none", DRAM_IMAGE, PROGRAM_IMAGE),
-         "tile": ("all", DRAM_IMAGE, PROGRAM_IMAGE),
-         "unit": ("upper", "rooftile_unit_dram.hex", "rooftile_unit_program.hex")}
+#: the chip's shared channel (:data:`~rooftile.hdl.dram.SHARING`), which image files
+#: its memories read, and whether the channel's grant reaches it through a flop (the
+#: unit's die; ``registered_grant`` of :class:`~rooftile.hdl.dram.Dram`).
+ROLES = {None: ("none", DRAM_IMAGE, PROGRAM_IMAGE, False),
+         "tile": ("all", DRAM_IMAGE, PROGRAM_IMAGE, False),
+         "unit": ("upper", "rooftile_unit_dram.hex", "rooftile_unit_program.hex", True)}
 
 
 class Tile(wiring.Component):
@@ -83,6 +84,8 @@ class Tile(wiring.Component):
     channel_request : Out(ChannelRequest(config)), chip
     channel_grant : In(1), chip
         The DRAM's requests over the chip's shared channel.
+    waiting_peer : Out(1), chip
+        A LOAD waits for the other engine's token (the ``load_wait_peer`` event).
     """
 
     def __init__(self, config, *, storage="primitive", role=None):
@@ -91,7 +94,8 @@ class Tile(wiring.Component):
         self._role = one_of("role", role, ROLES)
         chip = {} if role is None else {
             "peer_in": In(TokenSignature()), "peer_out": Out(TokenSignature(push=True)),
-            "channel_request": Out(ChannelRequest(config)), "channel_grant": In(1)}
+            "channel_request": Out(ChannelRequest(config)), "channel_grant": In(1),
+            "waiting_peer": Out(1)}
         addr = max(ceil_log2(config.dram_depth), ceil_log2(config.program_depth))
         level = range(config.queue_depth + 1)
         super().__init__({
@@ -120,9 +124,10 @@ class Tile(wiring.Component):
         m = Module()
         cfg = self._config
         matrix, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
-        sharing, dram_image, program_image = ROLES[self._role]
+        sharing, dram_image, program_image, registered_grant = ROLES[self._role]
         m.submodules.dram = dram = Dram(cfg, LoadTag(cfg), storage=self._storage,
-                                        sharing=sharing, image=dram_image)
+                                        sharing=sharing, image=dram_image,
+                                        registered_grant=registered_grant)
         m.submodules.fetch = fetch = Fetch(cfg, storage=self._storage, image=program_image)
         m.submodules.tokens = tokens = Tokens()
         m.submodules.load = load = LoadUnit(cfg)
@@ -153,7 +158,8 @@ class Tile(wiring.Component):
             wiring.connect(m, wiring.flipped(self.peer_in), load.from_peer)
             wiring.connect(m, store.to_peer, wiring.flipped(self.peer_out))
             m.d.comb += [self.channel_request.eq(dram.channel_request),
-                         dram.channel_grant.eq(self.channel_grant)]
+                         dram.channel_grant.eq(self.channel_grant),
+                         self.waiting_peer.eq(load.waiting_peer)]
         # Instructions, tokens and DRAM traffic.
         wiring.connect(m, fetch.load, load.instr)
         wiring.connect(m, fetch.execute, execute.instr)

@@ -6,7 +6,11 @@ from amaranth.lib.wiring import In, Out
 
 from .counters import TOKEN_WIDTH, TOKENS
 
-__all__ = ["TokenSignature", "take_when_free", "Tokens"]
+__all__ = ["CROSSING_CYCLES", "CrossingToken", "TokenSignature", "take_when_free", "Tokens"]
+
+#: Cycles after its push that a :class:`CrossingToken` can be popped, beyond those of a
+#: :class:`Tokens` counter (the flop of the popper's clock).
+CROSSING_CYCLES = 1
 
 
 def TokenSignature(*, push=False):
@@ -78,4 +82,57 @@ class Tokens(wiring.Component):
             with m.Elif(taken & ~push.valid):
                 m.d.sync += count.eq(count - 1)
             m.d.comb += pop.valid.eq(count != 0)
+        return m
+
+
+class CrossingToken(wiring.Component):
+    """One token counter between units on two clocks (the engines of a
+    :class:`~rooftile.hdl.chip.Chip`): pushes are counted on the pusher's clock, pops on
+    the popper's, and the popper sees the pushes through a flop of its own clock, a
+    cycle after they happen.
+
+    Why not one :class:`Tokens` counter: its count is a register of a third clock, read
+    by the popper's logic, and Verilator evaluates that logic at every edge of that
+    clock, however long the popper's own clock is gated.
+
+    Parameters
+    ----------
+    push_domain, pop_domain : str
+        The pusher's and the popper's clock domains.
+
+    Members
+    -------
+    push : In(TokenSignature(push=True))
+    pop : Out(TokenSignature())
+        Valid while the pushes seen outnumber the pops.
+    clear_push, clear_pop : In(1)
+        Empty the counter, each on its own clock (the engines' ``start``, which both
+        see in the same cycle).
+    count : Out(TOKEN_WIDTH)
+        Pushes minus pops (the host's view). NB: wraps past
+        :data:`~rooftile.hdl.counters.TOKEN_LIMIT` like :class:`Tokens`.
+    """
+
+    def __init__(self, push_domain, pop_domain):
+        self._push_domain, self._pop_domain = push_domain, pop_domain
+        super().__init__({
+            "push": In(TokenSignature(push=True)), "pop": Out(TokenSignature()),
+            "clear_push": In(1), "clear_pop": In(1), "count": Out(TOKEN_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        pushed, seen, popped = (Signal(TOKEN_WIDTH, name=name)
+                                for name in ("pushed", "seen", "popped"))
+        with m.If(self.clear_push):
+            m.d[self._push_domain] += pushed.eq(0)
+        with m.Elif(self.push.valid):
+            m.d[self._push_domain] += pushed.eq(pushed + 1)
+        with m.If(self.clear_pop):
+            m.d[self._pop_domain] += [seen.eq(0), popped.eq(0)]
+        with m.Else():
+            m.d[self._pop_domain] += seen.eq(pushed)
+            with m.If(self.pop.valid & self.pop.ready):
+                m.d[self._pop_domain] += popped.eq(popped + 1)
+        m.d.comb += [self.pop.valid.eq(seen != popped), self.count.eq(pushed - popped)]
         return m

@@ -33,6 +33,7 @@ import dataclasses
 
 from ...hdl.dram import credit_cap
 from ...hdl.isa import Opcode
+from ...hdl.tokens import CROSSING_CYCLES
 from ...hdl.vector_unit import DONE_LATENCY as SOFTMAX_DONE_LATENCY
 from ...hdl.vector_unit import command_cycles
 
@@ -379,6 +380,11 @@ class ChipPrediction:
         return max(self.tile.cycles, self.unit.cycles)
 
 
+def _crossed(pushes):
+    """The cycles at which the other engine sees the peer tokens pushed at ``pushes``."""
+    return [cycle + CROSSING_CYCLES for cycle in pushes]
+
+
 def predict_chip(config, tile_commands, unit_commands):
     """Predict a chip's run (:class:`~rooftile.hdl.chip.Chip`): each engine through
     :func:`predict_program`, the cycles at which one engine's peer STOREs let the
@@ -386,8 +392,9 @@ def predict_chip(config, tile_commands, unit_commands):
     delay them, and the tokens form no cycle, so a few rounds do).
 
     NB: each engine's transfers are timed on its own token bucket: the unit's query
-    and output transfers at its own rate rather than the shared channel's, and the
-    tile's without the unit's traffic ahead of them on the shared channel.
+    and output transfers at its own rate rather than the shared channel's (and without
+    the cycle its grant takes to reach it), and the tile's without the unit's traffic
+    ahead of them on the shared channel.
 
     Raises
     ------
@@ -409,16 +416,17 @@ def predict_chip(config, tile_commands, unit_commands):
     # Gauss-Seidel: each engine is predicted with the other's latest peer times, from
     # none waited for; a push precedes the waits that follow from it, so this settles in
     # as many rounds as the tokens cross the engines.
+    # A token reaches the other engine CROSSING_CYCLES later than a tile's own.
     tile_in, unit_in = [0] * tile_waits, None
     for _ in range(2 * (tile_waits + unit_waits + 1)):
         tile = predict_program(config, tile_commands, tile_in)
-        if list(tile.peer_out) == unit_in:
+        if _crossed(tile.peer_out) == unit_in:
             return ChipPrediction(tile, unit)
-        unit_in = list(tile.peer_out)
+        unit_in = _crossed(tile.peer_out)
         unit = predict_program(unit_config, unit_commands, unit_in)
-        if list(unit.peer_out) == tile_in:
+        if _crossed(unit.peer_out) == tile_in:
             return ChipPrediction(tile, unit)
-        tile_in = list(unit.peer_out)
+        tile_in = _crossed(unit.peer_out)
     raise ValueError("the engines deadlock: their peer tokens never settle")
 
 

@@ -33,13 +33,11 @@ WAITS_FOR = {"tile": "unit_to_tile", "unit": "tile_to_unit"}
 
 
 async def _diagnosis(dut, limit):
-    """Which engines still run, and which of them wait for the other's token now (their
-    ``load_wait_peer`` counter still counts a cycle later)."""
-    before = _lanes(dut)
+    """Which engines still run, and which of them wait for the other's token now."""
     await RisingEdge(dut.clk)
     await ReadOnly()
-    after = _lanes(dut)
     done = int(dut.status_done.value)
+    waiting = int(dut.status_waiting_peer.value)
     pcs = split_lanes(int(dut.status_pc.value), 32, len(ENGINES))
     tokens = dict(zip(PEER_TOKENS, split_lanes(int(dut.status_tokens.value), TOKEN_WIDTH,
                                                len(PEER_TOKENS))))
@@ -47,9 +45,9 @@ async def _diagnosis(dut, limit):
     for i, (name, pc) in enumerate(zip(ENGINES, pcs)):
         if done >> i & 1:
             continue
-        waiting = after[name]["load_wait_peer"] > before[name]["load_wait_peer"]
         running.append(f"{name} (pc={pc}" + (f", its LOAD waits for token "
-                                              f"{WAITS_FOR[name]})" if waiting else ")"))
+                                              f"{WAITS_FOR[name]})" if waiting >> i & 1
+                                             else ")"))
     return (f"chip did not finish within {limit} cycles: still running {', '.join(running)}; "
             f"tokens between the engines {tokens}.")
 
@@ -61,7 +59,7 @@ async def run_job(dut, config, job):
     dut.channel_setting.value = pack_struct(DramSetting(config), dram_setting(config))
     dut.unit_setting.value = pack_struct(DramSetting(unit), dram_setting(unit))
     for name in ENGINES:
-        _, dram_image, program_image = ROLES[name]
+        _, dram_image, program_image, _ = ROLES[name]
         _write_image(dram_image, job["engines"][name]["dram"])
         _write_image(program_image, enumerate(job["engines"][name]["program"]))
     limit = job["max_cycles"]
@@ -72,9 +70,8 @@ async def run_job(dut, config, job):
     await RisingEdge(dut.clk)
     reads, trace = {}, {}
     for index, name in enumerate(ENGINES):
-        dut.host_engine.value = index
-        trace[name] = await read_trace(dut, job["engines"][name].get("trace", 0))
-        reads[name] = await read_ranges(dut, job["engines"][name]["read"])
+        trace[name] = await read_trace(dut, job["engines"][name].get("trace", 0), index)
+        reads[name] = await read_ranges(dut, job["engines"][name]["read"], index)
     wall = {"load_s": loaded - began, "compute_s": computed - loaded,
             "readback_s": time.perf_counter() - computed}
     return {"read": reads, "trace": trace, "wall": wall,

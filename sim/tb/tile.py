@@ -38,14 +38,24 @@ def _diagnosis(dut, limit):
             f"a zero token count is waiting on that token.")
 
 
-async def read_trace(dut, count):
-    """The first ``count`` entries of the tile's trace (counters as each STORE ended)."""
+def lane(port, index=None, lanes=2):
+    """The value of ``port``, or of its lane ``index`` of ``lanes`` equal ones (a chip's
+    per-engine outputs)."""
+    value = port.value
+    if index is None:
+        return int(value)
+    return split_lanes(int(value), len(value) // lanes, lanes)[index]
+
+
+async def read_trace(dut, count, engine=None):
+    """The first ``count`` entries of the tile's trace (counters as each STORE ended),
+    or of a chip's ``engine`` (its lane of ``trace_data``)."""
     entries = []
     for index in range(min(count, TRACE_DEPTH)):
         dut.trace_addr.value = index
         await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
-        entries.append(dict(zip(COUNTERS, split_lanes(int(dut.trace_data.value),
+        entries.append(dict(zip(COUNTERS, split_lanes(lane(dut.trace_data, engine),
                                                       COUNTER_WIDTH, len(COUNTERS)))))
     return entries
 
@@ -72,9 +82,10 @@ async def load_and_run(dut, limit):
     return loaded, time.perf_counter()
 
 
-async def read_ranges(dut, ranges):
+async def read_ranges(dut, ranges, engine=None):
     """The DRAM words of ``(start, count)`` ranges through the host port, a read every
-    two cycles (call after leaving the read-only phase)."""
+    two cycles (call after leaving the read-only phase); of a chip's ``engine`` (its
+    lane of ``host_rdata``, the engine ``host_engine`` selects for writes)."""
     reads = []
     for start, count in ranges:
         words = []
@@ -82,7 +93,7 @@ async def read_ranges(dut, ranges):
             dut.host_addr.value = addr
             await RisingEdge(dut.clk)
             await RisingEdge(dut.clk)
-            words.append(int(dut.host_rdata.value))
+            words.append(lane(dut.host_rdata, engine))
         reads.append(words)
     return reads
 

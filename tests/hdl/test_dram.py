@@ -178,3 +178,33 @@ def test_full_words_back_to_back_sustain_the_documented_rate(kind, shape, rate, 
     assert abs((transfers - 1) * word - rate * cycles) <= word, \
         (f"{(transfers - 1) * word} bytes in {cycles} cycles: "
          f"{(transfers - 1) * word / cycles:.4f} B/cycle, documented {float(rate):.4f}")
+
+
+def test_a_registered_grant_lets_the_granted_request_go_a_cycle_later():
+    """The unit's DRAM in a chip: a request the channel grants goes next cycle, is not
+    offered to the channel again meanwhile, and a write that comes in between does not
+    take its place."""
+    dut = Dram(CONFIG, TAG_BITS, storage="memory", sharing="all", registered_grant=True)
+
+    async def bench(ctx):
+        ctx.set(dut.read.payload, {"addr": 3, "bytes": 6, "tag": 2})
+        ctx.set(dut.read.valid, 1)
+        assert ctx.get(dut.channel_request.valid) and ctx.get(dut.channel_request.bytes) == 6
+        await ctx.tick()                           # not granted: the read waits
+        assert ctx.get(dut.waiting) and not ctx.get(dut.read.ready)
+        ctx.set(dut.channel_grant, 1)
+        assert not ctx.get(dut.read.ready)         # granted now, goes next cycle
+        await ctx.tick()
+        ctx.set(dut.channel_grant, 0)
+        ctx.set(dut.write.payload, {"addr": 4, "data": 7, "bytes": 1})
+        ctx.set(dut.write.valid, 1)                # a write comes: the read still goes
+        assert not ctx.get(dut.channel_request.valid)
+        assert ctx.get(dut.read.ready) and not ctx.get(dut.write.ready)
+        assert ctx.get(dut.bytes_read) == 6 and ctx.get(dut.bytes_written) == 0
+        await ctx.tick()
+        ctx.set(dut.read.valid, 0)
+        # Now the write asks the channel.
+        assert ctx.get(dut.channel_request.valid) and ctx.get(dut.channel_request.bytes) == 1
+        assert not ctx.get(dut.write.ready)
+
+    simulate(dut, [bench], cycles=20)
