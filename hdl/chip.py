@@ -61,8 +61,8 @@ class Chip(wiring.Component):
     channel's grant a cycle after the channel gives it (``registered_grant`` of
     :class:`~rooftile.hdl.dram.Dram`; the tile's DRAM sits with the channel). Why: an
     engine's logic must read no register of another clock, or Verilator evaluates it
-    at every edge of that clock, asleep or not (measured: 8.06 -> 7.71 G instructions
-    for ``scripts/bench_chip.py``'s layer from ``start``, setting and reset alone).
+    at every edge of that clock, asleep or not (measured: 8.06 -> 7.43 G instructions
+    for ``scripts/bench_chip.py``'s layer).
 
     NB: the engines exchange timing, not values: the unit reads its queries from its
     own memory (placed by the testbench), so that each engine's outputs are checked
@@ -171,7 +171,7 @@ class Chip(wiring.Component):
         # Host ports, start and done. What the host reads after a run (done, counters,
         # traces, DRAM words) it reads through flops of a clock that runs only while
         # both engines are done: Verilator copies an engine's registers to a port at
-        # every cycle they may change, 1,400 bits a cycle for these, and a flop of a
+        # every cycle they may change, 3,136 bits a cycle for these, and a flop of a
         # sleeping clock never. So done rises a cycle after both engines are done, with
         # their final counters; it falls with `start`.
         finished = tile.done & unit.done & ~self.start & ~started
