@@ -159,13 +159,14 @@ class Chip(wiring.Component):
                          engine.channel_grant.eq(channel.grants[port])]
         m.d.comb += [channel.setting.eq(self.channel_setting), channel.start.eq(started)]
         # Tokens across engines, each counted on both engines' clocks.
-        for index, (name, pusher, popper) in enumerate(zip(PEER_TOKENS, (tile, unit),
-                                                           (unit, tile))):
-            pushes, pops = (f"{engine}_engine" for engine in name.split("_to_"))
-            m.submodules[name] = token = CrossingToken(pushes, pops)
-            wiring.connect(m, pusher.peer_out, token.push)
-            wiring.connect(m, token.pop, popper.peer_in)
-            m.d.comb += [token.clear_push.eq(pusher.start), token.clear_pop.eq(popper.start),
+        engines = {"tile": tile, "unit": unit}
+        for index, name in enumerate(PEER_TOKENS):
+            pusher, popper = name.split("_to_")
+            m.submodules[name] = token = CrossingToken(f"{pusher}_engine", f"{popper}_engine")
+            wiring.connect(m, engines[pusher].peer_out, token.push)
+            wiring.connect(m, token.pop, engines[popper].peer_in)
+            m.d.comb += [token.clear_push.eq(engines[pusher].start),
+                         token.clear_pop.eq(engines[popper].start),
                          self.status_tokens[index].eq(token.count)]
 
         # Host ports, start and done. What the host reads after a run (done, counters,
@@ -174,7 +175,8 @@ class Chip(wiring.Component):
         # every cycle they may change, 3,136 bits a cycle for these, and a flop of a
         # sleeping clock never. So done rises a cycle after both engines are done, with
         # their final counters; it falls with `start`.
-        finished = tile.done & unit.done & ~self.start & ~started
+        finished = Signal()
+        m.d.comb += finished.eq(tile.done & unit.done & ~self.start & ~started)
         held = clock_gated(m, "held", _Held(data.StructLayout({
             "done": 1, "counters": self.counters.shape(), "host_rdata": self.host_rdata.shape(),
             "trace_data": self.trace_data.shape()})), finished, domain="host")
