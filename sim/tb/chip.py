@@ -19,13 +19,13 @@ from rooftile.hdl.dram import DramSetting, dram_setting
 from rooftile.hdl.tile import ROLES
 from rooftile.sim.compile.packing import pack_struct
 from rooftile.sim.tb.common import run_jobs
-from rooftile.sim.tb.tile import _write_image, load_and_run, read_ranges, read_trace
+from rooftile.sim.tb.tile import _write_image, lane, load_and_run, read_ranges, read_trace
 
 
 def _lanes(dut):
-    lanes = split_lanes(int(dut.counters.value), COUNTER_WIDTH * len(COUNTERS), len(ENGINES))
-    return {name: dict(zip(COUNTERS, split_lanes(value, COUNTER_WIDTH, len(COUNTERS))))
-            for name, value in zip(ENGINES, lanes)}
+    return {name: dict(zip(COUNTERS, split_lanes(lane(dut.counters, index), COUNTER_WIDTH,
+                                                 len(COUNTERS))))
+            for index, name in enumerate(ENGINES)}
 
 
 #: The token each engine's LOADs wait for.

@@ -13,6 +13,7 @@ import time
 import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
+from rooftile.hdl.chip import ENGINES
 from rooftile.hdl.counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TOKENS, TRACE_DEPTH
 from rooftile.hdl.counters import split_lanes
 from rooftile.hdl.dram import DRAM_IMAGE, PROGRAM_IMAGE, DramSetting, dram_setting
@@ -38,13 +39,13 @@ def _diagnosis(dut, limit):
             f"a zero token count is waiting on that token.")
 
 
-def lane(port, index=None, lanes=2):
-    """The value of ``port``, or of its lane ``index`` of ``lanes`` equal ones (a chip's
-    per-engine outputs)."""
+def lane(port, index=None):
+    """The value of ``port``, or of its lane ``index``: a chip's per-engine outputs have
+    one lane per engine of :data:`~rooftile.hdl.chip.ENGINES`."""
     value = port.value
     if index is None:
         return int(value)
-    return split_lanes(int(value), len(value) // lanes, lanes)[index]
+    return split_lanes(int(value), len(value) // len(ENGINES), len(ENGINES))[index]
 
 
 async def read_trace(dut, count, engine=None):
