@@ -1,7 +1,7 @@
 """The chip: the tile and the attention unit's engine, each with its own program, on a
 shared external memory channel, synchronised by tokens across engines."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetSignal, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,7 +9,7 @@ from .clock_gate import clock_gated
 from .counters import COUNTER_WIDTH, COUNTERS, TOKEN_WIDTH, TRACE_DEPTH
 from .dram import STORAGE_KINDS, DramSetting, SharedChannel, dram_setting
 from .errors import InputError, one_of
-from .tile import Tile
+from .tile import FREE_RUNNING, Tile
 from .tokens import CrossingToken
 
 __all__ = ["ENGINES", "PEER_TOKENS", "Chip"]
@@ -91,6 +91,8 @@ class Chip(wiring.Component):
         Each engine's ``done``.
     status_waiting_peer : Out(2)
         Each engine's LOAD waits for the other's token (its ``load_wait_peer`` event).
+    status_awake : Out(2)
+        Each engine's clock runs: low while the engine sleeps (it is quiet).
     status_pc : Out(ArrayLayout(32, 2))
     status_tokens : Out(ArrayLayout(TOKEN_WIDTH, len(PEER_TOKENS)))
         The tokens between the engines.
@@ -123,6 +125,7 @@ class Chip(wiring.Component):
                 data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS)), len(ENGINES))),
             "status_done": Out(len(ENGINES)),
             "status_waiting_peer": Out(len(ENGINES)),
+            "status_awake": Out(len(ENGINES)),
             "status_pc": Out(data.ArrayLayout(32, len(ENGINES))),
             "status_tokens": Out(data.ArrayLayout(TOKEN_WIDTH, len(PEER_TOKENS))),
         })
@@ -131,26 +134,49 @@ class Chip(wiring.Component):
         m = Module()
         tile = Tile(self._config, storage=self._storage, role="tile")
         unit = Tile(self._unit, storage=self._storage, role="unit")
-        # An engine whose program is done sleeps while the other's runs (its clock is
-        # gated, hdl.clock_gate): nothing of it changes until the next start, and the host
-        # reads the engines' memories only when both are done. Measured: 8.63 G -> 8.04 G
-        # instructions for bench_chip's layer, whose unit is done a third of the way in.
+        # Tokens across engines, each counted on both engines' clocks.
+        engines = {"tile": tile, "unit": unit}
+        tokens = {}
+        for index, name in enumerate(PEER_TOKENS):
+            pusher, popper = name.split("_to_")
+            m.submodules[name] = tokens[popper] = token = CrossingToken(
+                f"{pusher}_engine", f"{popper}_engine")
+            wiring.connect(m, engines[pusher].peer_out, token.push)
+            wiring.connect(m, token.pop, engines[popper].peer_in)
+            m.d.comb += [token.clear_push.eq(engines[pusher].start),
+                         token.clear_pop.eq(engines[popper].start),
+                         self.status_tokens[index].eq(token.count)]
+
+        # An engine's clock runs between runs (the host loads and reads its memories)
+        # and while it is not quiet (Tile.quiet); a quiet engine (done, or waiting for
+        # the other's data) sleeps until `start` or the other's token arrives, and its
+        # counters, on the free-running clock, go on counting. Measured: 8.63 G -> 8.04 G
+        # instructions for bench_chip's layer when a done engine slept, and ... when a
+        # waiting one sleeps too.
         # Each engine takes start and its DRAM setting through flops of its own clock,
         # so that none of its logic reads a register of the free-running clock through
         # them (Verilator would evaluate that logic at every cycle, asleep or not); the
-        # channel and the tokens take start through a flop too, so that all start in
-        # the same cycle, one after `start`.
-        for name, engine, other, setting in (("tile", tile, unit, self.tile_setting),
-                                             ("unit", unit, tile, self.unit_setting)):
+        # channel and the running flag take start through a flop too, so that all start
+        # in the same cycle, one after `start`.
+        m.domains.free = free = ClockDomain(FREE_RUNNING, local=True)
+        m.d.comb += [free.clk.eq(ClockSignal()), free.rst.eq(ResetSignal())]
+        started, running, finished = Signal(), Signal(), Signal()
+        m.d.comb += finished.eq(tile.done & unit.done & ~self.start & ~started)
+        m.d.sync += started.eq(self.start)
+        with m.If(started):
+            m.d.sync += running.eq(1)
+        with m.Elif(finished):
+            m.d.sync += running.eq(0)
+        for index, (name, engine, setting) in enumerate((("tile", tile, self.tile_setting),
+                                                         ("unit", unit, self.unit_setting))):
             domain = f"{name}_engine"
             start = Signal(name=f"{name}_start")
-            clock_gated(m, name, engine, self.start | start | ~engine.done | other.done,
-                        domain=domain)
+            clock_gated(m, name, engine, self.start | start | ~running | ~engine.quiet |
+                        tokens[name].arriving, domain=domain,
+                        enabled=self.status_awake[index])
             taken = Signal.like(setting, name=f"{name}_setting_q")
             m.d[domain] += [start.eq(self.start), taken.eq(setting)]
             m.d.comb += [engine.start.eq(start), engine.dram_setting.eq(taken)]
-        started = Signal()
-        m.d.sync += started.eq(self.start)
         m.submodules.channel = channel = SharedChannel(self._config, len(ENGINES))
 
         # The shared channel: port 0 the unit's, port 1 the tile's.
@@ -158,16 +184,6 @@ class Chip(wiring.Component):
             m.d.comb += [channel.requests[port].eq(engine.channel_request),
                          engine.channel_grant.eq(channel.grants[port])]
         m.d.comb += [channel.setting.eq(self.channel_setting), channel.start.eq(started)]
-        # Tokens across engines, each counted on both engines' clocks.
-        engines = {"tile": tile, "unit": unit}
-        for index, name in enumerate(PEER_TOKENS):
-            pusher, popper = name.split("_to_")
-            m.submodules[name] = token = CrossingToken(f"{pusher}_engine", f"{popper}_engine")
-            wiring.connect(m, engines[pusher].peer_out, token.push)
-            wiring.connect(m, token.pop, engines[popper].peer_in)
-            m.d.comb += [token.clear_push.eq(engines[pusher].start),
-                         token.clear_pop.eq(engines[popper].start),
-                         self.status_tokens[index].eq(token.count)]
 
         # Host ports, start and done. What the host reads after a run (done, counters,
         # traces, DRAM words) it reads through flops of a clock that runs only while
@@ -175,8 +191,6 @@ class Chip(wiring.Component):
         # every cycle they may change, 3,136 bits a cycle for these, and a flop of a
         # sleeping clock never. So done rises a cycle after both engines are done, with
         # their final counters; it falls with `start`.
-        finished = Signal()
-        m.d.comb += finished.eq(tile.done & unit.done & ~self.start & ~started)
         held = clock_gated(m, "held", _Held(data.StructLayout({
             "done": 1, "counters": self.counters.shape(), "host_rdata": self.host_rdata.shape(),
             "trace_data": self.trace_data.shape()})), finished, domain="host")

@@ -10,7 +10,7 @@ __all__ = ["GATING", "clock_gated"]
 GATING = True
 
 
-def clock_gated(m, name, unit, awake=None, *, domain=None):
+def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None):
     """Add ``unit`` (of the ``sync`` domain) to ``m`` as submodule ``name``, in a local
     domain ``domain`` (``name`` if None) whose clock ticks in the cycles after those with
     ``awake`` (the unit's own ``awake`` port if None) set, and one more; return ``unit``,
@@ -36,12 +36,14 @@ def clock_gated(m, name, unit, awake=None, *, domain=None):
     m.domains += [latch, gated]
     awake = unit.awake if awake is None else awake
     was_awake = Signal(name=f"{domain}_was_awake")
-    enabled = Signal(name=f"{domain}_enabled", init=1)
+    enable = Signal(name=f"{domain}_enabled", init=1)
     reset = Signal(name=f"{domain}_reset", reset_less=True)
     m.d.sync += was_awake.eq(awake)
     m.d[domain] += reset.eq(ResetSignal())
     m.d.comb += [latch.clk.eq(ClockSignal()),
-                 gated.clk.eq(ClockSignal() & enabled), gated.rst.eq(reset)]
-    m.d[latch.name] += enabled.eq(awake | was_awake | ResetSignal() | reset | (not GATING))
+                 gated.clk.eq(ClockSignal() & enable), gated.rst.eq(reset)]
+    if enabled is not None:
+        m.d.comb += enabled.eq(enable)
+    m.d[latch.name] += enable.eq(awake | was_awake | ResetSignal() | reset | (not GATING))
     m.submodules[name] = DomainRenamer(domain)(unit)
     return unit

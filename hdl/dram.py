@@ -237,8 +237,9 @@ def ChannelRequest(config):
 def _token_bucket(m, config, setting, start):
     """Add a token bucket counted in ``1 / setting.den`` bytes to ``m``: ``setting.num``
     added each cycle, capped at :func:`credit_cap`, full after ``start``, ``spent``
-    taken this cycle. Returns ``(level, spent)``: the credit available this cycle, and
-    the signal the caller drives with what it takes."""
+    taken this cycle. Returns ``(level, spent, full)``: the credit available this cycle,
+    the signal the caller drives with what it takes, and whether the level is at the
+    cap (a cycle that takes nothing leaves it there)."""
     num, den = setting.num, setting.den
     most = 2 * config.dram_word_bytes * MAX_RATE_DENOMINATOR  # above any cap
     cap = Signal(range(most + 1))
@@ -253,7 +254,7 @@ def _token_bucket(m, config, setting, start):
         m.d.sync += credit.eq(most)
     with m.Else():
         m.d.sync += credit.eq(Mux(after > cap, cap, after))
-    return level, spent
+    return level, spent, level == cap
 
 
 class Dram(wiring.Component):
@@ -307,6 +308,10 @@ class Dram(wiring.Component):
         Posted: nothing comes back.
     busy : Out(1)
         A request was accepted this cycle or a read is in flight (DMA busy).
+    still : Out(1)
+        Not busy, no response this cycle and the bucket full: the next edge changes
+        nothing that matters (the latency ring's index moves, but with no read pending
+        only differences of it do).
     bytes_read, bytes_written : Out
         Bytes of the request accepted this cycle, else 0 (the byte counters' events).
     waiting : Out(1)
@@ -336,7 +341,8 @@ class Dram(wiring.Component):
             "response": Out(stream.Signature(ReadResponse(config, tag_shape),
                                              always_ready=True)),
             "write": In(stream.Signature(WriteRequest(config))),
-            "busy": Out(1), "bytes_read": Out(size), "bytes_written": Out(size),
+            "busy": Out(1), "still": Out(1),
+            "bytes_read": Out(size), "bytes_written": Out(size),
             "waiting": Out(1), "channel_request": Out(ChannelRequest(config)),
             "channel_grant": In(1),
         })
@@ -368,7 +374,7 @@ class Dram(wiring.Component):
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
         own = Signal()
-        level, spent = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent, full = _token_bucket(m, cfg, self.setting, self.start)
         m.d.comb += [
             own.eq(level >= candidate_bytes * den),
             go.eq((self.write.valid | self.read.valid) & Mux(shared, grant, own)),
@@ -421,7 +427,8 @@ class Dram(wiring.Component):
         m.d.sync += [self.response.valid.eq(valid),
                      self.response.payload.tag.eq(Mux(wait == 0, self.read.payload.tag,
                                                       due.data.tag))]
-        m.d.comb += self.busy.eq(read_go | write_go | (pending != 0))
+        m.d.comb += [self.busy.eq(read_go | write_go | (pending != 0)),
+                     self.still.eq(~self.busy & ~self.response.valid & full & ~granted)]
         return m
 
 
@@ -457,7 +464,7 @@ class SharedChannel(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        level, spent = _token_bucket(m, cfg, self.setting, self.start)
+        level, spent, _ = _token_bucket(m, cfg, self.setting, self.start)
         ahead = C(0, 1)   # a port before this one is valid
         for i in range(self._ports):
             request = self.requests[i]

@@ -46,6 +46,9 @@ class ExecuteUnit(wiring.Component):
         and ``exec_wait_store`` events).
     idle : Out(1)
         No instruction queued, nothing in either unit, no token owed.
+    still : Out(1)
+        No instruction taken and no progress reported by either unit: the next edge
+        changes nothing of this unit (the compute units' own state aside).
     """
 
     def __init__(self, config, blocks_in_flight):
@@ -67,6 +70,7 @@ class ExecuteUnit(wiring.Component):
             "wait_prev": Out(1),
             "wait_next": Out(1),
             "idle": Out(1),
+            "still": Out(1),
         })
 
     def elaborate(self, platform):
@@ -121,5 +125,6 @@ class ExecuteUnit(wiring.Component):
             self.wait_next.eq(self.instr.valid & deps.pop_next & ~self.from_next.valid),
             self.idle.eq(~self.instr.valid & self.matrix_idle & ~written_pushes.r_rdy &
                          ~softmax_pending & self.vector_idle),
+            self.still.eq(~take & ~self.block_fed & ~self.block_written & ~self.softmax_done),
         ]
         return m

@@ -1,7 +1,7 @@
 """Instruction fetch: program memory, in-order dispatch into one queue per unit, and the
 run control that says when a program is done."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -55,6 +55,9 @@ class Fetch(wiring.Component):
     fetching, pc, queue_levels : Out
         Whether fetch still reads, the next slot it reads and how full each queue is:
         they tell which unit waits on what when a program hangs.
+    still : Out(1)
+        Fetch neither reads nor dispatches, no unit takes an instruction, every queue's
+        head has settled and the run does not end: the next edge changes nothing of it.
     """
 
     def __init__(self, config, *, storage="primitive", image=PROGRAM_IMAGE):
@@ -76,6 +79,7 @@ class Fetch(wiring.Component):
             "fetching": Out(1),
             "pc": Out(range(config.program_depth + 1)),
             "queue_levels": Out(data.StructLayout({unit: level for unit in UNITS})),
+            "still": Out(1),
         })
 
     def elaborate(self, platform):
@@ -90,6 +94,7 @@ class Fetch(wiring.Component):
                      program.host_wdata.eq(self.host_instr)]
 
         queues = {}
+        settled = []   # no instruction moves to the queue's head, none is taken from it
         for unit in UNITS:
             queue = queues[unit] = m.submodules[f"{unit}_queue"] = fifo.SyncFIFOBuffered(
                 width=layout.size, depth=cfg.queue_depth)
@@ -97,6 +102,7 @@ class Fetch(wiring.Component):
             m.d.comb += [head.valid.eq(queue.r_rdy), head.payload.eq(queue.r_data),
                          queue.r_en.eq(head.valid & head.ready),
                          self.queue_levels[unit].eq(queue.level)]
+            settled.append(~queue.r_en & (queue.r_rdy | (queue.level == 0)))
 
         held = Signal()          # `fetched` holds the instruction read last cycle
         fetched = Signal(layout)
@@ -122,6 +128,9 @@ class Fetch(wiring.Component):
                 m.d.sync += [self.fetching.eq(0), held.eq(0)]  # ran off the end: stop
             with m.Else():
                 m.d.sync += [held.eq(1), self.pc.eq(self.pc + 1)]
-        with m.If(~self.start & self.running & ~self.fetching & self.units_idle):
+        ending = ~self.start & self.running & ~self.fetching & self.units_idle
+        with m.If(ending):
             m.d.sync += [self.running.eq(0), self.done.eq(1)]
+        m.d.comb += self.still.eq(~self.start & ~(self.fetching & advance) & ~ending &
+                                  Cat(*settled).all())
         return m

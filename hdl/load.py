@@ -56,6 +56,9 @@ class LoadUnit(wiring.Component):
         ``load_wait_exec``, ``load_wait_store`` and ``load_wait_peer`` events).
     idle : Out(1)
         No instruction queued or running (reads may still be in flight in the DRAM).
+    still : Out(1)
+        No instruction running or taken and no response arriving: the next edge changes
+        nothing of the unit.
     """
 
     def __init__(self, config):
@@ -79,6 +82,7 @@ class LoadUnit(wiring.Component):
             "waiting_store": Out(1),
             "waiting_peer": Out(1),
             "idle": Out(1),
+            "still": Out(1),
         })
 
     def elaborate(self, platform):
@@ -92,7 +96,8 @@ class LoadUnit(wiring.Component):
             m, self, rows.busy, (self.from_next, head.deps.pop_next),
             (self.from_prev, head.deps.pop_prev), (self.from_peer, head.deps.peer))
         m.d.comb += [self.waiting.eq(wait_exec), self.waiting_store.eq(wait_store),
-                     self.waiting_peer.eq(wait_peer)]
+                     self.waiting_peer.eq(wait_peer),
+                     self.still.eq(~rows.busy & ~take & ~self.response.valid)]
         with m.If(take):
             rows.start(m, head.args.load, head.deps.push_next)
 

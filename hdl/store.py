@@ -55,6 +55,8 @@ class StoreUnit(wiring.Component):
         The DRAM accepted an instruction's last row this cycle (the tile's trace).
     idle : Out(1)
         No instruction queued or running.
+    still : Out(1)
+        No instruction running or taken: the next edge changes nothing of the unit.
     """
 
     def __init__(self, config):
@@ -71,6 +73,7 @@ class StoreUnit(wiring.Component):
             "waiting": Out(1),
             "done": Out(1),
             "idle": Out(1),
+            "still": Out(1),
         })
 
     def elaborate(self, platform):
@@ -83,7 +86,7 @@ class StoreUnit(wiring.Component):
         push_next = Signal()
         push_peer = Signal()
         take, (wait,) = take_when_free(m, self, rows.busy, (self.from_prev, head.deps.pop_prev))
-        m.d.comb += self.waiting.eq(wait)
+        m.d.comb += [self.waiting.eq(wait), self.still.eq(~rows.busy & ~take)]
         with m.If(take):
             rows.start(m, head.args.store, head.deps.push_prev)
             m.d.sync += [reading.eq(0), push_next.eq(head.deps.push_next),

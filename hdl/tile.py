@@ -1,6 +1,6 @@
 """The tile: fetch, decoupled load / execute / store units, DRAM, tokens and counters."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import DomainRenamer, Module, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -19,7 +19,12 @@ from .store import StoreUnit
 from .tokens import Tokens, TokenSignature
 from .vector_unit import VectorUnit
 
-__all__ = ["ROLES", "Tile"]
+__all__ = ["FREE_RUNNING", "ROLES", "Tile"]
+
+#: The clock domain a chip's engine counts its cycles on: the chip's free-running
+#: clock (a :class:`~rooftile.hdl.chip.Chip` defines it), which ticks while the engine's
+#: own clock is gated, as a chip's always-on performance monitor does.
+FREE_RUNNING = "free"
 
 #: What a tile is built as: alone (``None``), or one engine of a
 #: :class:`~rooftile.hdl.chip.Chip`. Each role says which of its DRAM requests go over
@@ -86,6 +91,13 @@ class Tile(wiring.Component):
         The DRAM's requests over the chip's shared channel.
     waiting_peer : Out(1), chip
         A LOAD waits for the other engine's token (the ``load_wait_peer`` event).
+    quiet : Out(1), chip
+        For this cycle and the last, no unit runs or takes an instruction, no DRAM
+        transfer is in flight and the compute units' clocks have stopped: until an
+        input changes (``start``, a token from the other engine), the engine's next
+        edge changes nothing but its counters, which count on :data:`FREE_RUNNING`.
+        A quiet engine's clock can stop: one that waits for the other's data, or one
+        that is done.
     """
 
     def __init__(self, config, *, storage="primitive", role=None):
@@ -95,7 +107,7 @@ class Tile(wiring.Component):
         chip = {} if role is None else {
             "peer_in": In(TokenSignature()), "peer_out": Out(TokenSignature(push=True)),
             "channel_request": Out(ChannelRequest(config)), "channel_grant": In(1),
-            "waiting_peer": Out(1)}
+            "waiting_peer": Out(1), "quiet": Out(1)}
         addr = max(ceil_log2(config.dram_depth), ceil_log2(config.program_depth))
         level = range(config.queue_depth + 1)
         super().__init__({
@@ -137,7 +149,9 @@ class Tile(wiring.Component):
         # gated clock's trigger twice a cycle, and they are mostly awake).
         vector = clock_gated(m, "vector", VectorUnit(cfg))
         m.submodules.store = store = StoreUnit(cfg)
-        m.submodules.counter_file = counter_file = CounterFile(cfg)
+        counter_file = CounterFile(cfg)
+        m.submodules.counter_file = (counter_file if self._role is None else
+                                     DomainRenamer(FREE_RUNNING)(counter_file))
 
         # Host ports, start and done.
         m.d.comb += [
@@ -160,6 +174,13 @@ class Tile(wiring.Component):
             m.d.comb += [self.channel_request.eq(dram.channel_request),
                          dram.channel_grant.eq(self.channel_grant),
                          self.waiting_peer.eq(load.waiting_peer)]
+            # Quiet two cycles running: the compute units' clocks, which tick once
+            # more after their last awake cycle (hdl.clock_gate), have stopped too.
+            still, was_still = Signal(), Signal()
+            m.d.comb += [still.eq(fetch.still & load.still & execute.still & store.still &
+                                  dram.still & ~matrix.awake & ~vector.awake),
+                         self.quiet.eq(still & was_still)]
+            m.d.sync += was_still.eq(still)
         # Instructions, tokens and DRAM traffic.
         wiring.connect(m, fetch.load, load.instr)
         wiring.connect(m, fetch.execute, execute.instr)

@@ -108,6 +108,8 @@ class CrossingToken(wiring.Component):
     clear_push, clear_pop : In(1)
         Empty the counter, each on its own clock (the engines' ``start``, which both
         see in the same cycle).
+    arriving : Out(1)
+        A push the popper has not seen yet: its clock must tick for it to.
     count : Out(TOKEN_WIDTH)
         Pushes minus pops (the host's view). NB: wraps past
         :data:`~rooftile.hdl.counters.TOKEN_LIMIT` like :class:`Tokens`.
@@ -117,7 +119,8 @@ class CrossingToken(wiring.Component):
         self._push_domain, self._pop_domain = push_domain, pop_domain
         super().__init__({
             "push": In(TokenSignature(push=True)), "pop": Out(TokenSignature()),
-            "clear_push": In(1), "clear_pop": In(1), "count": Out(TOKEN_WIDTH),
+            "clear_push": In(1), "clear_pop": In(1), "arriving": Out(1),
+            "count": Out(TOKEN_WIDTH),
         })
 
     def elaborate(self, platform):
@@ -134,5 +137,6 @@ class CrossingToken(wiring.Component):
             m.d[self._pop_domain] += seen.eq(pushed)
             with m.If(self.pop.valid & self.pop.ready):
                 m.d[self._pop_domain] += popped.eq(popped + 1)
-        m.d.comb += [self.pop.valid.eq(seen != popped), self.count.eq(pushed - popped)]
+        m.d.comb += [self.pop.valid.eq(seen != popped), self.arriving.eq(pushed != seen),
+                     self.count.eq(pushed - popped)]
         return m

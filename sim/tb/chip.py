@@ -38,6 +38,7 @@ async def _diagnosis(dut, limit):
     await ReadOnly()
     done = int(dut.status_done.value)
     waiting = int(dut.status_waiting_peer.value)
+    awake = int(dut.status_awake.value)
     pcs = split_lanes(int(dut.status_pc.value), 32, len(ENGINES))
     tokens = dict(zip(PEER_TOKENS, split_lanes(int(dut.status_tokens.value), TOKEN_WIDTH,
                                                len(PEER_TOKENS))))
@@ -45,9 +46,9 @@ async def _diagnosis(dut, limit):
     for i, (name, pc) in enumerate(zip(ENGINES, pcs)):
         if done >> i & 1:
             continue
-        running.append(f"{name} (pc={pc}" + (f", its LOAD waits for token "
-                                              f"{WAITS_FOR[name]})" if waiting >> i & 1
-                                             else ")"))
+        running.append(f"{name} (pc={pc}" + ("" if awake >> i & 1 else ", asleep") +
+                       (f", its LOAD waits for token {WAITS_FOR[name]})" if waiting >> i & 1
+                        else ")"))
     return (f"chip did not finish within {limit} cycles: still running {', '.join(running)}; "
             f"tokens between the engines {tokens}.")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rooftile.analysis.plots import plot_chip_timeline
+from rooftile.hdl import clock_gate
 from rooftile.hdl.errors import InputError
 from rooftile.hdl.isa import assemble
 from rooftile.hdl.params import AttentionUnit, TileConfig
@@ -132,6 +133,22 @@ def test_moe_layers_with_experts_on_the_unit_are_bit_exact_and_match_the_model()
     assert one.counters.cycles < sum(one.program.isolated_cycles(CONFIG))
 
 
+def test_sleeping_engines_change_no_cycle_counter_trace_or_output(monkeypatch, tmp_path):
+    """A quiet engine's clock stops (hdl.chip: the unit while it waits for the tile's
+    data, either engine once done) while its counters go on: the same layers with every
+    clock free-running give the same counters and traces, to the bit, both bit-exact."""
+    programs = [mha_chip(CONFIG, 2), moe_chip(CONFIG, 2)]
+    gated = run_exact(programs, seed=3)
+    # One configuration builds in this process (flow.build_many), which sees the switch.
+    monkeypatch.setattr(clock_gate, "GATING", False)
+    monkeypatch.setenv("ROOFTILE_CACHE", str(tmp_path))
+    free = run_exact(programs, seed=3)
+    assert any(tmp_path.iterdir())     # built anew, not taken from the gated build's cache
+    for asleep, awake in zip(gated, free):
+        assert asleep.counters == awake.counters
+        assert asleep.trace == awake.trace
+
+
 def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
     program = mha_chip(CONFIG, 1)
     # The tile never signals the unit: drop the peer flag of its stores.
@@ -146,8 +163,10 @@ def test_an_engine_waiting_for_its_peer_is_named_in_the_hang_diagnosis():
     job = broken.job(CONFIG, *program.random_operands(CONFIG, np.random.default_rng(0)))
     job["max_cycles"] = 20_000
     from rooftile.sim.run import flow
-    with pytest.raises(SimulationError, match=r"tile \(pc=\d+, its LOAD waits for token "
-                       r"unit_to_tile\), unit \(pc=\d+, its LOAD waits for token tile_to_unit\)"):
+    # Both wait for the other: both are quiet, and their clocks stop (hdl.chip).
+    with pytest.raises(SimulationError, match=r"tile \(pc=\d+, asleep, its LOAD waits for "
+                       r"token unit_to_tile\), unit \(pc=\d+, asleep, its LOAD waits for "
+                       r"token tile_to_unit\)"):
         flow.run(flow.build(CONFIG, "chip"), [job])
 
 
