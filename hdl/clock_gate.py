@@ -10,7 +10,7 @@ __all__ = ["GATING", "clock_gated"]
 GATING = True
 
 
-def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None):
+def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None, free="sync"):
     """Add ``unit`` (of the ``sync`` domain) to ``m`` as submodule ``name``, in a local
     domain ``domain`` (``name`` if None) whose clock ticks in the cycles after those with
     ``awake`` (the unit's own ``awake`` port if None) set, and one more; return ``unit``,
@@ -40,7 +40,7 @@ def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None):
     reset = Signal(name=f"{domain}_reset", reset_less=True)
     m.d.sync += was_awake.eq(awake)
     m.d[domain] += reset.eq(ResetSignal())
-    m.d.comb += [latch.clk.eq(ClockSignal()),
+    m.d.comb += [latch.clk.eq(ClockSignal(free)),
                  gated.clk.eq(ClockSignal() & enable), gated.rst.eq(reset)]
     if enabled is not None:
         m.d.comb += enabled.eq(enable)

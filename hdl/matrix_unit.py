@@ -335,14 +335,15 @@ class WeightStationaryUnit(MatrixUnit):
 MATRIX_UNITS = {"output_stationary": MatrixUnit, "weight_stationary": WeightStationaryUnit}
 
 
-def add_matrix_unit(m, config):
+def add_matrix_unit(m, config, free="sync"):
     """Add the matrix unit of ``config.dataflow`` (:data:`MATRIX_UNITS`) wired to new operand scratchpads
     (:class:`~rooftile.hdl.scratchpad.Scratchpad`, a DRAM word of entries per row) and
     accumulator to module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can
     connect host, DMA or store ports to them (the scratchpads' ``write`` and
-    ``write_word``, the accumulator's new ports)."""
+    ``write_word``, the accumulator's new ports). The unit's clock is gated
+    (:func:`~rooftile.hdl.clock_gate.clock_gated`, whose ``free`` this is)."""
     unit = MATRIX_UNITS[config.dataflow](config)
-    clock_gated(m, "unit", unit)
+    clock_gated(m, "unit", unit, free=free)
     m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
                                           config.entries_per_word(config.rows))
     m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,

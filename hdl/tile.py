@@ -135,7 +135,10 @@ class Tile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        matrix, sp_a, sp_b, acc = add_matrix_unit(m, cfg)
+        # A chip's engine counts its cycles, and latches its compute units' clock
+        # enables, on the chip's free-running clock (its own is gated).
+        free = "sync" if self._role is None else FREE_RUNNING
+        matrix, sp_a, sp_b, acc = add_matrix_unit(m, cfg, free)
         sharing, dram_image, program_image, registered_grant = ROLES[self._role]
         m.submodules.dram = dram = Dram(cfg, LoadTag(cfg), storage=self._storage,
                                         sharing=sharing, image=dram_image,
@@ -147,11 +150,9 @@ class Tile(wiring.Component):
         # The compute units are clocked only while awake (hdl.clock_gate); gating the
         # control units and the DRAM as well measured slower (Verilator evaluates every
         # gated clock's trigger twice a cycle, and they are mostly awake).
-        vector = clock_gated(m, "vector", VectorUnit(cfg))
+        vector = clock_gated(m, "vector", VectorUnit(cfg), free=free)
         m.submodules.store = store = StoreUnit(cfg)
-        counter_file = CounterFile(cfg)
-        m.submodules.counter_file = (counter_file if self._role is None else
-                                     DomainRenamer(FREE_RUNNING)(counter_file))
+        m.submodules.counter_file = counter_file = DomainRenamer(free)(CounterFile(cfg))
 
         # Host ports, start and done.
         m.d.comb += [
