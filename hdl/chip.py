@@ -53,7 +53,9 @@ class Chip(wiring.Component):
     (QKV projection -> attention on the unit -> output projection on the tile).
     ``start`` starts both engines; ``done`` is set when both are done.
 
-    Each engine has its own clock, gated while it is done and the other runs. What
+    Each engine has its own clock, gated while it is quiet (``Tile.quiet``: done, or
+    waiting for the other's data) during a run; its counters count on the free-running
+    clock. What
     crosses between an engine and the rest of the chip crosses through a flop of the
     receiving clock, as between dies: an engine takes ``start`` and its setting a cycle
     later (so does the channel: all start together), the other engine's token a cycle

@@ -21,9 +21,10 @@ from .vector_unit import VectorUnit
 
 __all__ = ["FREE_RUNNING", "ROLES", "Tile"]
 
-#: The clock domain a chip's engine counts its cycles on: the chip's free-running
-#: clock (a :class:`~rooftile.hdl.chip.Chip` defines it), which ticks while the engine's
-#: own clock is gated, as a chip's always-on performance monitor does.
+#: The clock domain a chip's engine counts its cycles on, and latches its compute units'
+#: clock enables on: the chip's free-running clock (a :class:`~rooftile.hdl.chip.Chip`
+#: defines it), which ticks while the engine's own clock is gated, as a chip's
+#: always-on performance monitor does.
 FREE_RUNNING = "free"
 
 #: What a tile is built as: alone (``None``), or one engine of a
