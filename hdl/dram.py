@@ -282,7 +282,7 @@ class Dram(wiring.Component):
         One of :data:`STORAGE_KINDS`.
     sharing : str
         One of :data:`SHARING`: which requests wait for ``channel_grant`` instead of
-        this DRAM's own token bucket.
+        this DRAM's own token bucket (``"all"``: it has none).
     image : str
         The file ``host_load`` reads (:data:`DRAM_IMAGE` unless a chip has two DRAMs).
     registered_grant : bool
@@ -294,7 +294,7 @@ class Dram(wiring.Component):
     Members
     -------
     setting : In(DramSetting(config))
-        Held while a program runs: the rate of the own token bucket.
+        Held while a program runs: the rate of the own token bucket, and the latency.
     start : In(1)
         Fills the token bucket (the tile's ``start``).
     host_addr, host_wdata, host_write, host_read, host_rdata
@@ -374,11 +374,14 @@ class Dram(wiring.Component):
                   "upper": candidate_addr[-1]}[self._sharing]
         go = Signal()
         own = Signal()
-        level, spent, full = _token_bucket(m, cfg, self.setting, self.start)
+        if self._sharing == "all":
+            full = 1    # no bucket of its own: the channel's meters every request
+        else:
+            level, spent, full = _token_bucket(m, cfg, self.setting, self.start)
+            m.d.comb += [own.eq(level >= candidate_bytes * den),
+                         spent.eq(Mux(go & ~shared, candidate_bytes * den, 0))]
         m.d.comb += [
-            own.eq(level >= candidate_bytes * den),
             go.eq((self.write.valid | self.read.valid) & Mux(shared, grant, own)),
-            spent.eq(Mux(go & ~shared, candidate_bytes * den, 0)),
             self.write.ready.eq(go & is_write),
             self.read.ready.eq(go & ~is_write),
             self.channel_request.valid.eq((self.write.valid | self.read.valid) & shared &
