@@ -10,7 +10,8 @@ __all__ = ["GATING", "clock_gated"]
 GATING = True
 
 
-def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None, free="sync"):
+def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None, free="sync",
+                gated=True):
     """Add ``unit`` (of the ``sync`` domain) to ``m`` as submodule ``name``, in a local
     domain ``domain`` (``name`` if None) whose clock ticks in the cycles after those with
     ``awake`` (the unit's own ``awake`` port if None) set, and one more; return ``unit``,
@@ -29,8 +30,19 @@ def clock_gated(m, name, unit, awake=None, *, domain=None, enabled=None, free="s
     runs until it falls. Why: every register's next-state logic reads the reset, and
     Verilator evaluates a combinational block at each edge of any clock that drives one
     of its inputs: with ``sync``'s reset, all of an asleep unit's logic would be
-    evaluated at every cycle."""
+    evaluated at every cycle.
+
+    With ``gated`` False the unit runs on the caller's clock, in a domain ``domain``
+    that only renames it: for a unit whose caller's clock itself ticks rarely (a
+    chip's mostly asleep engine, :class:`~rooftile.hdl.tile.Role`), where a gated
+    clock would cost Verilator a trigger checked several times a cycle for little."""
     domain = name if domain is None else domain
+    if not gated:
+        clocked = ClockDomain(domain, local=True)
+        m.domains += clocked
+        m.d.comb += [clocked.clk.eq(ClockSignal()), clocked.rst.eq(ResetSignal())]
+        m.submodules[name] = DomainRenamer(domain)(unit)
+        return unit
     latch = ClockDomain(f"{domain}_latch", clk_edge="neg", reset_less=True, local=True)
     gated = ClockDomain(domain, local=True)
     m.domains += [latch, gated]

@@ -9,7 +9,7 @@ cycle) while a program runs, as gemmini's ``CounterFile`` does per event.
 
 import dataclasses
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -203,29 +203,59 @@ class CounterFile(wiring.Component):
     While ``enable`` is high each counter adds its event (``cycles`` adds one);
     ``clear`` zeroes them all and wins over ``enable``.
 
+    Parameters
+    ----------
+    config : TileConfig
+    catch_up : bool
+        Count the cycles its clock skipped (a chip's engine, whose clock is gated while
+        it is quiet): see ``skipped``.
+
     Members
     -------
     clear, enable : In(1)
     events : In(EventLayout(config))
+    skipped : In(COUNTER_WIDTH), catch_up
+        Cycles of the free-running clock without an edge of this one since its last
+        edge. Those cycles had this cycle's events and enable (nothing changed while
+        the clock was stopped), so each counter adds its event that many times more,
+        at the next edge: its adder then reads only registers of its own clock, which
+        Verilator evaluates only at its edges (a chip engine's counters on the
+        free-running clock cost 150 instructions a cycle, asleep or not).
     counters : Out(ArrayLayout(COUNTER_WIDTH, len(COUNTERS)))
-        In :data:`COUNTERS` order, as :meth:`Counters.from_bits` reads them.
+        In :data:`COUNTERS` order, as :meth:`Counters.from_bits` reads them; a
+        catching-up file's lag the skipped cycles until its next edge.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, catch_up=False):
+        self._config = config
+        self._catch_up = catch_up
         super().__init__({
             "clear": In(1),
             "enable": In(1),
             "events": In(EventLayout(config)),
+            **({"skipped": In(COUNTER_WIDTH)} if catch_up else {}),
             "counters": Out(data.ArrayLayout(COUNTER_WIDTH, len(COUNTERS))),
         })
 
     def elaborate(self, platform):
         m = Module()
+        if self._catch_up:
+            # The skipped cycles and the events they had, added at the next edge: the
+            # rare edge that catches up takes its own branch, so the others cost what a
+            # tile's counters cost.
+            catching, skipped = Signal(), Signal(COUNTER_WIDTH)
+            held = Signal(EventLayout(self._config))
+            m.d.sync += [catching.eq(self.enable & ~self.clear & (self.skipped != 0)),
+                         skipped.eq(self.skipped), held.eq(self.events)]
         for index, name in enumerate(COUNTERS):
             counter = self.counters[index]
             event = 1 if name == "cycles" else self.events[name]
             with m.If(self.clear):
                 m.d.sync += counter.eq(0)
+            if self._catch_up:
+                caught_up = skipped * (1 if name == "cycles" else held[name])
+                with m.Elif(catching):
+                    m.d.sync += counter.eq(counter + Mux(self.enable, event, 0) + caught_up)
             with m.Elif(self.enable):
                 m.d.sync += counter.eq(counter + event)
         return m

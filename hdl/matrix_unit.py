@@ -335,15 +335,16 @@ class WeightStationaryUnit(MatrixUnit):
 MATRIX_UNITS = {"output_stationary": MatrixUnit, "weight_stationary": WeightStationaryUnit}
 
 
-def add_matrix_unit(m, config, free="sync"):
+def add_matrix_unit(m, config, free="sync", gated=True):
     """Add the matrix unit of ``config.dataflow`` (:data:`MATRIX_UNITS`) wired to new operand scratchpads
     (:class:`~rooftile.hdl.scratchpad.Scratchpad`, a DRAM word of entries per row) and
     accumulator to module ``m``; return ``(unit, sp_a, sp_b, acc)`` so the caller can
     connect host, DMA or store ports to them (the scratchpads' ``write`` and
     ``write_word``, the accumulator's new ports). The unit's clock is gated
-    (:func:`~rooftile.hdl.clock_gate.clock_gated`, whose ``free`` this is)."""
+    (:func:`~rooftile.hdl.clock_gate.clock_gated`, whose ``free`` and ``gated`` these
+    are)."""
     unit = MATRIX_UNITS[config.dataflow](config)
-    clock_gated(m, "unit", unit, free=free)
+    clock_gated(m, "unit", unit, free=free, gated=gated)
     m.submodules.sp_a = sp_a = Scratchpad(operand_row(config, config.rows), config.sp_depth,
                                           config.entries_per_word(config.rows))
     m.submodules.sp_b = sp_b = Scratchpad(operand_row(config, config.cols), config.sp_depth,

@@ -60,9 +60,8 @@ async def run_job(dut, config, job):
     dut.channel_setting.value = pack_struct(DramSetting(config), dram_setting(config))
     dut.unit_setting.value = pack_struct(DramSetting(unit), dram_setting(unit))
     for name in ENGINES:
-        _, dram_image, program_image, _ = ROLES[name]
-        _write_image(dram_image, job["engines"][name]["dram"])
-        _write_image(program_image, enumerate(job["engines"][name]["program"]))
+        _write_image(ROLES[name].dram_image, job["engines"][name]["dram"])
+        _write_image(ROLES[name].program_image, enumerate(job["engines"][name]["program"]))
     limit = job["max_cycles"]
     loaded, computed = await load_and_run(dut, limit)
     if not int(dut.done.value):

@@ -42,6 +42,47 @@ def test_counter_file_adds_events_while_enabled_and_clears():
     simulate(dut, [bench], cycles=300)
 
 
+def test_catching_up_counter_file_adds_the_skipped_cycles_at_its_next_edge():
+    """A chip engine's counters: ``skipped`` cycles before an edge had that edge's
+    events and enable; they are added at the next edge, so between edges the counters
+    lag by exactly those, and a clear drops them."""
+    dut = CounterFile(CONFIG, catch_up=True)
+    layout = EventLayout(CONFIG)
+    rng = np.random.default_rng(5)
+    names = [name for name in COUNTERS if name != "cycles"]
+    limits = {name: (1 << Shape.cast(layout[name].shape).width) - 1 for name in names}
+
+    async def bench(ctx):
+        exact = dict.fromkeys(COUNTERS, 0)
+        for edge in range(300):
+            clear = edge in (0, 150)
+            enable = clear or bool(rng.integers(0, 4))
+            skipped = int(rng.integers(1, 60)) if clear or rng.integers(0, 3) == 0 else 0
+            events = {name: int(rng.integers(0, limits[name] + 1)) for name in names}
+            events["cycles"] = 1
+            ctx.set(dut.clear, clear)
+            ctx.set(dut.enable, enable)
+            ctx.set(dut.skipped, skipped)
+            ctx.set(dut.events, {name: events[name] for name in names})
+            await ctx.tick()
+            pending = dict.fromkeys(COUNTERS, 0)
+            for name in COUNTERS:
+                if clear:
+                    exact[name] = 0
+                elif enable:
+                    exact[name] += events[name] * (1 + skipped)
+                    pending[name] = events[name] * skipped
+            lagging = {name: exact[name] - pending[name] for name in COUNTERS}
+            assert dict(zip(COUNTERS, ctx.get(dut.counters))) == lagging, edge
+        assert exact["cycles"] > 2 * 150   # some edges did skip cycles
+        ctx.set(dut.skipped, 0)
+        await ctx.tick()
+        caught_up = {name: exact[name] + events[name] * enable for name in COUNTERS}
+        assert dict(zip(COUNTERS, ctx.get(dut.counters))) == caught_up
+
+    simulate(dut, [bench], cycles=400)
+
+
 def test_counters_record_reads_the_port_lanes_in_order():
     values = list(range(1, len(COUNTERS) + 1))
     packed = sum(v << (i * COUNTER_WIDTH) for i, v in enumerate(values))
