@@ -7,7 +7,8 @@ and their ratio, and the seconds per layer.
 Wall-clock figures on a shared machine vary by 20% and more between runs; with
 --instructions each program also runs once under valgrind's callgrind, which counts the
 instructions the model's evaluation executes (``Vtop::eval_step``, so neither cocotb nor
-Python): the same count on every run, whatever else the machine does. Run:
+Python) in the run, less loading the image files before it (as ``compute_s``): the same
+count on every run, whatever else the machine does. Run:
     python scripts/bench_chip.py [--model llama-2-7b] [--batch 16] [--unit logic-die]
                                  [--rows 8] [--cols 8] [--runs 2] [--instructions]
                                  [--engines]
@@ -16,6 +17,7 @@ Python): the same count on every run, whatever else the machine does. Run:
 import argparse
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -47,18 +49,25 @@ def fastest(config, top, program, runs):
 
 
 def instructions(config, top, program):
-    """Instructions executed by the model's evaluation in one run of ``program``."""
-    if shutil.which("valgrind") is None:
-        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    """Instructions executed by the model's evaluation in one run of ``program``: the
+    run's, and loading the image files' (``VL_READMEM_N``, before the run, which the
+    wall-clock ``compute_s`` leaves out too)."""
+    for tool in ("valgrind", "callgrind_annotate"):
+        if shutil.which(tool) is None:
+            sys.exit(f"--instructions needs {tool} (apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         checked_run(config, top, program, prefix=(
             "valgrind", "--tool=callgrind", "--toggle-collect=Vtop::eval_step()",
             f"--callgrind-out-file={out}"))
         totals = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
-    if totals is None:
-        sys.exit(f"{top}: callgrind wrote no instruction total")
-    return int(totals.group(1))
+        inclusive = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(out)],
+                                   capture_output=True, text=True, check=True).stdout
+    loading = re.search(r"^\s*([\d,]+) .*VL_READMEM_N", inclusive, re.M)
+    if totals is None or loading is None:
+        sys.exit(f"{top}: callgrind wrote no instruction total or none for VL_READMEM_N")
+    loading = int(loading.group(1).replace(",", ""))
+    return int(totals.group(1)) - loading, loading
 
 
 def main(argv=None):
@@ -116,12 +125,14 @@ def main(argv=None):
           f"{rows[1][2] / rows[0][2]:.2f}x the seconds per layer")
     if args.instructions:
         print("instructions in the model's evaluation (callgrind)")
-        counts = [instructions(config, top, program) for _, config, top, program in runs]
-        for (name, cycles, _), count in zip(rows, counts):
-            print(f"  {name:32} {count:>15,} instructions {count / cycles:8,.0f} per cycle")
+        measured = [instructions(config, top, program) for _, config, top, program in runs]
+        counts = [run for run, _ in measured]
+        for (name, cycles, _), (run, loading) in zip(rows, measured):
+            print(f"  {name:32} {run:>15,} instructions {run / cycles:8,.0f} per cycle "
+                  f"(+{loading:,} loading the image files)")
         per_cycle = [count / cycles for (_, cycles, _), count in zip(rows, counts)]
-        print(f"  chip / tile: {per_cycle[0] / per_cycle[1]:.2f}x the simulated cycles per instruction, "
-              f"{counts[1] / counts[0]:.2f}x the instructions per layer")
+        print(f"  chip / tile: {per_cycle[0] / per_cycle[1]:.3f}x the simulated cycles per "
+              f"instruction, {counts[1] / counts[0]:.2f}x the instructions per layer")
         if args.engines:
             beyond = counts[1] - counts[2] - counts[3]
             print(f"  chip beyond its engines alone: {beyond:,} instructions "
